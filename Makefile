@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh machine with Python 3.11 and make:
+#   make demo   -> .venv with the pins, then the embedded default end to end
+#   make test   -> .venv with the pins, then the test suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv lint fmt clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/snakemake --cores all
+	@echo
+	@echo "Outputs are under results/ (logs and per-rule benchmark files under logs/):"
+	@echo "  base model:        results/models/base/  (pretraining curve: pretrain_curve.png)"
+	@echo "  base accuracies:   results/eval/base/summary.json  (plot: results/eval/base/accuracy.png)"
+	@echo "  task data:         results/data/{task}/{train,test}.parquet, lm-eval YAMLs in results/data/tasks/"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+fmt: $(STAMP)
+	$(BIN)/snakefmt Snakefile rules
+
+lint: $(STAMP)
+	-$(BIN)/snakefmt --check Snakefile rules
+	-$(BIN)/snakemake --lint
+
+clean:
+	rm -rf results logs .snakemake

@@ -1,0 +1,24 @@
+# The base model: an existing causal LM imported, or the tiny Llama pretrained here.
+
+
+rule base:
+    input:
+        corpus=(
+            [] if config["base"]["pretrained"] else res("data/corpus/pretrain.parquet")
+        ),
+    output:
+        model=directory(res("models/base")),
+        lineage=res("models/base.lineage.json"),
+    log:
+        logfile("models/base"),
+    benchmark:
+        benchfile("models/base")
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        base=config["base"],
+        seed=config["seed"],
+    script:
+        "../scripts/base.py"

@@ -1,0 +1,53 @@
+# Path helpers and the task and model lists every rule file uses.
+from featdrift.tasks.registry import IN_DOMAIN, TASKS
+
+RESULTS = config["results"]
+LOGS = config["logs"]
+DATA = config["data"]
+BUILTIN = config["eval"]["builtin_tasks"]
+
+
+def res(path):
+    return f"{RESULTS}/{path}"
+
+
+def logfile(path):
+    return f"{LOGS}/{path}.log"
+
+
+def benchfile(path):
+    return f"{LOGS}/benchmarks/{path}.tsv"
+
+
+# Tasks whose data the workflow generates (the synthetic world, or the in-domain dataset).
+DATA_TASKS = [IN_DOMAIN] + DATA["ood_tasks"] + DATA["heldout_tasks"]
+
+
+def eval_tasks():
+    """Our task name -> lm-eval task name and role."""
+    if BUILTIN:
+        return {
+            t: {"lm_eval": t, "role": role}
+            for role in ("in_domain", "ood", "heldout")
+            for t in BUILTIN.get(role, [])
+        }
+    roles = {IN_DOMAIN: "in_domain"}
+    roles.update({t: "ood" for t in DATA["ood_tasks"]})
+    roles.update({t: "heldout" for t in DATA["heldout_tasks"]})
+    return {t: {"lm_eval": TASKS[t].lm_eval_name, "role": r} for t, r in roles.items()}
+
+
+EVAL_TASKS = eval_tasks()
+
+
+def model_dir(model):
+    """`base` -> models/base; `sft-40` -> models/sft/step-40."""
+    if model == "base":
+        return res("models/base")
+    run, step = model.rsplit("-", 1)
+    return res(f"models/{run}/step-{step}")
+
+
+wildcard_constraints:
+    task="|".join(DATA_TASKS),
+    model=r"base|(sft|rl)-\d+",

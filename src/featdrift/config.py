@@ -1,0 +1,97 @@
+"""Config validation: schema defaults filled in, then one-line errors naming the key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .tasks.registry import TASKS
+
+
+class ConfigError(ValueError):
+    """A config problem, with the key path first: `data.n_test: -1 is less than the minimum of 1`."""
+
+
+def _with_defaults(cls):
+    """A validator class that also writes schema defaults into missing keys."""
+    validate_props = cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = sub["default"] if not isinstance(sub["default"], (dict, list)) else yaml.safe_load(yaml.safe_dump(sub["default"]))
+        yield from validate_props(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": set_defaults})
+
+
+def _path(err) -> str:
+    parts = []
+    for p in err.absolute_path:
+        parts.append(f"[{p}]" if isinstance(p, int) else ("." if parts else "") + str(p))
+    return "".join(parts) or "<config>"
+
+
+def _message(err) -> str:
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        return f"{_path(err)}: unknown key {', '.join(repr(e) for e in extra)}"
+    return f"{_path(err)}: {err.message}"
+
+
+def load_schema(path: str | Path) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def validate(config: dict, schema: dict, base_dir: str | Path = ".") -> dict:
+    """Fill defaults into `config` in place and check it; raise ConfigError on the first problem."""
+    Validator = _with_defaults(jsonschema.Draft202012Validator)
+    errors = sorted(Validator(schema).iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        raise ConfigError(_message(jsonschema.exceptions.best_match(errors)))
+    _check_semantics(config, Path(base_dir))
+    return config
+
+
+def _check_semantics(config: dict, base_dir: Path) -> None:
+    data = config["data"]
+    seen = {}
+    for key in ("ood_tasks", "heldout_tasks"):
+        for i, name in enumerate(data[key]):
+            if name not in TASKS or TASKS[name].kind != "choice":
+                known = ", ".join(n for n, t in TASKS.items() if t.kind == "choice")
+                raise ConfigError(f"data.{key}[{i}]: unknown task {name!r} (known: {known})")
+            if name in seen:
+                raise ConfigError(f"data.{key}[{i}]: task {name!r} is already listed in data.{seen[name]}")
+            seen[name] = key
+    if not data["ood_tasks"]:
+        raise ConfigError("data.ood_tasks: at least one out-of-domain task is needed")
+    for name, params in data["params"].items():
+        if name not in TASKS:
+            raise ConfigError(f"data.params.{name}: unknown task {name!r}")
+    if data["source"] == "dataset" and not data.get("dataset"):
+        raise ConfigError("data.dataset: required when data.source is 'dataset'")
+    ds = data.get("dataset")
+    if ds and ds.get("data_files"):
+        files = ds["data_files"].values() if isinstance(ds["data_files"], dict) else [ds["data_files"]]
+        for f in files:
+            if not (base_dir / f).exists():
+                raise ConfigError(f"data.dataset.data_files: file not found: {f}")
+    base = config["base"]
+    pre = base.get("pretrained")
+    if pre:
+        p = base_dir / pre
+        looks_local = pre.startswith((".", "/", "~")) or p.exists() or pre.count("/") != 1
+        if looks_local and not p.is_dir():
+            raise ConfigError(f"base.pretrained: model directory not found: {pre}")
+    elif "pretrain" not in base:
+        raise ConfigError("base: set either base.pretrained (an existing model) or base.pretrain (build one)")
+    else:
+        m = base["pretrain"]["model"]
+        if m["d_model"] % m["n_heads"]:
+            raise ConfigError(f"base.pretrain.model.n_heads: {m['n_heads']} does not divide d_model {m['d_model']}")
+        if base["pretrain"]["train"]["seq_len"] > m["max_len"]:
+            raise ConfigError("base.pretrain.train.seq_len: longer than base.pretrain.model.max_len")

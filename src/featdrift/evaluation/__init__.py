@@ -1,0 +1,1 @@
+"""Evaluation through lm-eval's `simple_evaluate` on an already loaded model."""

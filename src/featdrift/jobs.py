@@ -1,0 +1,32 @@
+"""What every `script:` does around its body: log redirection and one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
+
+from .config import ConfigError
+from .models.load import ModelLoadError
+
+USER_ERRORS = (ConfigError, ModelLoadError, ValueError, FileNotFoundError)
+
+
+@contextmanager
+def job(smk):
+    """Send the job's output to its log; turn user errors into one line on the console.
+
+    The traceback stays in the log; the console gets `featdrift: <rule>: <message>`.
+    """
+    console = sys.stderr
+    log = Path(smk.log[0])
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", buffering=1) as f, redirect_stdout(f), redirect_stderr(f):
+        logging.basicConfig(stream=f, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", force=True)
+        try:
+            yield
+        except USER_ERRORS as e:
+            logging.exception("failed")
+            print(f"featdrift: {smk.rule}: {e}", file=console)
+            sys.exit(1)

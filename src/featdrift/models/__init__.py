@@ -1,0 +1,1 @@
+"""Models: the character tokenizer, the tiny Llama, pretraining, safe loading."""

@@ -1,0 +1,38 @@
+"""Loading models safely: safetensors only, remote code only when the config asks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+class ModelLoadError(ValueError):
+    pass
+
+
+def check_local_model(path: str | Path) -> None:
+    p = Path(path)
+    if not p.is_dir():
+        raise ModelLoadError(f"{path}: model directory does not exist")
+    if not any(p.glob("*.safetensors")):
+        pickled = sorted(q.name for q in p.iterdir() if q.suffix in PICKLE_SUFFIXES)
+        why = f"only pickle weights ({', '.join(pickled)}), which are refused" if pickled else "no *.safetensors weights"
+        raise ModelLoadError(f"{path}: {why}")
+
+
+def load_model(path: str | Path, trust_remote_code: bool = False, dtype="float32"):
+    """(model, tokenizer) from a local directory or a hub id (hub only when online)."""
+    if Path(path).exists() or str(path).startswith((".", "/")):
+        check_local_model(path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code, dtype=dtype)
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelLoadError(f"{path}: not a loadable causal LM ({str(e).splitlines()[0]})") from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model.eval()
+    return model, tok

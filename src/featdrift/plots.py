@@ -1,0 +1,46 @@
+"""Plots shared by every stage: titled, labelled, PNG with fixed metadata (byte-stable)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+
+def _save(fig, path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def line_plot(df, x: str, ys: list[str], path, title: str, ylabel: str, hue: str | None = None, logy: bool = False) -> None:
+    fig, axes = plt.subplots(1, len(ys), figsize=(5 * len(ys), 3.6), squeeze=False)
+    for ax, y in zip(axes[0], ys):
+        groups = df.groupby(hue, sort=True) if hue else [(None, df)]
+        for name, g in groups:
+            ax.plot(g[x], g[y], label=str(name) if name is not None else y)
+        ax.set_xlabel(x)
+        ax.set_ylabel(y if len(ys) > 1 else ylabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def bar_plot(labels: list[str], values: list[float], path, title: str, ylabel: str, reference: list[float] | None = None,
+             reference_label: str = "chance") -> None:
+    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(labels)), 3.6))
+    ax.bar(labels, values, color="tab:blue", label="measured")
+    if reference is not None:
+        ax.scatter(labels, reference, color="tab:red", marker="_", s=400, label=reference_label, zorder=3)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_ylim(0, 1)
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend()
+    _save(fig, path)
