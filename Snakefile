@@ -11,9 +11,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 from featdrift.config import ConfigError, load_schema, validate
+from featdrift.activations.budget import BudgetError, check as check_storage_budget
 
 
-configfile: "config.yaml"
+# The embedded default, found next to this file whatever the working directory;
+# `--configfile` files extend and override it.
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 try:
@@ -23,13 +26,28 @@ except ConfigError as e:
 
 
 include: "rules/common.smk"
+
+
+# Stop before any job when activation capture would overrun the disk budget (storage.max_bytes).
+try:
+    check_storage_budget(config, len(MODELS))
+except BudgetError as e:
+    sys.exit(f"featdrift: {e}")
+
+
 include: "rules/data.smk"
 include: "rules/base.smk"
 include: "rules/eval.smk"
+include: "rules/train.smk"
+include: "rules/activations.smk"
+include: "rules/dictionaries.smk"
+include: "rules/drift.smk"
 
 
 rule all:
     default_target: True
     input:
         res("models/base.lineage.json"),
-        res("eval/base/summary.json"),
+        expand(res("eval/{model}/summary.json"), model=MODELS),
+        dict_targets,
+        drift_targets,

@@ -13,6 +13,8 @@ rule base:
         logfile("models/base"),
     benchmark:
         benchfile("models/base")
+    conda:
+        "../envs/featdrift.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,

@@ -1,5 +1,6 @@
 # Path helpers and the task and model lists every rule file uses.
 from featdrift.tasks.registry import IN_DOMAIN, TASKS
+from featdrift.training import schedule
 
 RESULTS = config["results"]
 LOGS = config["logs"]
@@ -38,6 +39,24 @@ def eval_tasks():
 
 
 EVAL_TASKS = eval_tasks()
+
+
+def checkpoint_steps():
+    """Optimizer steps at which both runs save a checkpoint, fixed at DAG-build time.
+
+    Both runs take the same prompts in the same order with the same batch size, so
+    they share one step grid: every 1/checkpoints_per_epoch of an epoch, last = final.
+    """
+    tr = config["train"]
+    return schedule.checkpoint_steps(
+        DATA["n_train"], tr["batch_size"], tr["epochs"], tr["checkpoints_per_epoch"]
+    )
+
+
+STEPS = checkpoint_steps()
+RUNS = ["sft", "rl"]
+# Every model the analysis stages see: base, then each checkpoint of each run.
+MODELS = ["base"] + [f"{run}-{step}" for run in RUNS for step in STEPS]
 
 
 def model_dir(model):

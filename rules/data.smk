@@ -10,6 +10,8 @@ rule task_data:
         logfile("data/{task}"),
     benchmark:
         benchfile("data/{task}")
+    conda:
+        "../envs/featdrift.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
@@ -36,6 +38,8 @@ rule task_yaml:
         logfile("data/yaml-{task}"),
     benchmark:
         benchfile("data/yaml-{task}")
+    conda:
+        "../envs/featdrift.yaml"
     resources:
         mem_mb=500,
         runtime=5,
@@ -61,6 +65,8 @@ rule corpus:
         logfile("data/corpus"),
     benchmark:
         benchfile("data/corpus")
+    conda:
+        "../envs/featdrift.yaml"
     resources:
         mem_mb=2000,
         runtime=10,

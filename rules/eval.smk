@@ -19,6 +19,8 @@ rule eval:
         logfile("eval/{model}"),
     benchmark:
         benchfile("eval/{model}")
+    conda:
+        "../envs/featdrift.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,

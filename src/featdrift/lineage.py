@@ -17,6 +17,7 @@ from .io import write_json
 PACKAGES = ["featdrift", "torch", "transformers", "tokenizers", "trl", "accelerate", "safetensors",
             "datasets", "pyarrow", "lm_eval", "snakemake", "numpy", "pandas"]
 LINEAGE_NAME = "lineage"
+SNAKEMAKE_MARKER = ".snakemake_timestamp"
 
 
 def file_hash(path: Path) -> str:
@@ -28,13 +29,16 @@ def file_hash(path: Path) -> str:
 
 
 def content_hash(path: str | Path) -> str:
-    """sha256 of a file, or of a directory's sorted (relative path, file hash) list."""
+    """sha256 of a file, or of a directory's sorted (relative path, file hash) list.
+
+    Snakemake's own `.snakemake_timestamp` marker in directory outputs is left out.
+    """
     path = Path(path)
     if path.is_file():
         return file_hash(path)
     if path.is_dir():
         h = hashlib.sha256()
-        for p in sorted(q for q in path.rglob("*") if q.is_file()):
+        for p in sorted(q for q in path.rglob("*") if q.is_file() and q.name != SNAKEMAKE_MARKER):
             h.update(f"{p.relative_to(path).as_posix()}\0{file_hash(p)}\n".encode())
         return h.hexdigest()
     return "missing"

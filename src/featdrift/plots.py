@@ -44,3 +44,21 @@ def bar_plot(labels: list[str], values: list[float], path, title: str, ylabel: s
     ax.tick_params(axis="x", rotation=30)
     ax.legend()
     _save(fig, path)
+
+
+def hist_plot(panels: dict[str, dict[str, "np.ndarray"]], path, title: str, xlabel: str, ylabel: str = "count",
+              bins: int = 20, range: tuple[float, float] | None = None, logy: bool = False) -> None:
+    """One panel per key of `panels`; in each, one step-outline histogram per labelled array, with a legend."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False, sharey=True)
+    for ax, (panel, series) in zip(axes[0], panels.items()):
+        for label, values in series.items():
+            ax.hist(values, bins=bins, range=range, histtype="step", linewidth=1.4, label=str(label))
+        ax.set_title(panel)
+        ax.set_xlabel(xlabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(title)
+    _save(fig, path)

@@ -8,9 +8,10 @@ from .registry import IN_DOMAIN, TASKS, draw_unique, rng_for
 from . import world
 
 
-def as_text(task: str, item: dict) -> str:
+def as_text(task: str, item: dict, direct: bool = False) -> str:
+    """A document; `direct` writes an in-domain item with its final line only (no working)."""
     if TASKS[task].kind == "generate":
-        return item["prompt"] + item["completion"]
+        return item["prompt"] + (item["completion"].splitlines()[-1] if direct else item["completion"])
     return f"{item['question']} {item['answer']}."
 
 
@@ -18,7 +19,10 @@ def build_corpus(cfg: dict, seed: int, exclude_prompts: set[str], task_params: d
     """`cfg["n_docs"]` documents: a `cfg["mix"]` share each of in-domain, multiple-choice and generic text.
 
     The in-domain generator takes `cfg["in_domain_params"]` over the task's own
-    parameters, so the base can learn the steps without the full task.
+    parameters, and a `cfg["direct_share"]` of in-domain documents give the answer
+    without working: the base then mostly answers directly (and often wrongly),
+    while worked answers, which it can also produce, are what SFT teaches and RL
+    can find by sampling and reinforce.
 
     In-domain train and test prompts are excluded: base accuracy measures a skill, not recall,
     and SFT/RL train on prompts the base has never seen.
@@ -30,7 +34,9 @@ def build_corpus(cfg: dict, seed: int, exclude_prompts: set[str], task_params: d
     n_mc = round(n_docs * mix["choice"] / total)
     n_gen = n_docs - n_in - n_mc
     mc_tasks = [t for t, s in TASKS.items() if s.kind == "choice"]
-    docs = [as_text(IN_DOMAIN, it) for it in draw_unique(IN_DOMAIN, seed, n_in, exclude_prompts, task_params.get(IN_DOMAIN), stream="corpus")]
+    items = draw_unique(IN_DOMAIN, seed, n_in, exclude_prompts, task_params.get(IN_DOMAIN), stream="corpus")
+    n_direct = round(n_in * cfg.get("direct_share", 0.0))
+    docs = [as_text(IN_DOMAIN, it, direct=i < n_direct) for i, it in enumerate(items)]
     per = [n_mc // len(mc_tasks) + (i < n_mc % len(mc_tasks)) for i in range(len(mc_tasks))]
     for t, n in zip(mc_tasks, per):
         rng = rng_for(seed, "corpus", t)

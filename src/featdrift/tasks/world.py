@@ -27,6 +27,8 @@ def number_word(n: int) -> str:
 
 def arithmetic(rng: random.Random, min_terms: int = 3, max_terms: int = 3, max_operand: int = 20) -> dict:
     """Left-to-right chain of + and -, never negative, with one worked line per step."""
+    if not 2 <= min_terms <= max_terms:
+        raise ValueError(f"arithmetic: need 2 <= min_terms <= max_terms, got {min_terms} and {max_terms}")
     n_terms = rng.randint(min_terms, max_terms)
     acc = rng.randint(0, max_operand)
     expr, lines = str(acc), []

@@ -1,0 +1,81 @@
+"""Whole-workflow timings: the no-op run when everything is up to date, and the paper-scale dry run.
+
+Usage: python benchmarks/bench_workflow.py [--workdir DIR] [--configfile FILE] [--repeat N] [--build] [TARGET ...]
+
+- no-op: `snakemake --cores all` in DIR (default: the repository, i.e. the embedded default's
+  results/) when every output is up to date (target <= 5 s). With --build, the targets are built
+  first (in DIR, on --configfile, e.g. configs/test.yaml for a quick figure), untimed.
+  TARGETs restrict both to those files (default: rule all).
+- paper-scale dry run: `snakemake --configfile configs/qwen3-4b.yaml -n` (target <= 10 s), run in
+  a scratch folder so it sees no results at all (every job is planned).
+Prints one line per figure: best and median of --repeat runs, and the job counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def snakemake(cwd: Path, *args: str) -> tuple[float, str]:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args]
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        sys.exit(f"bench_workflow: {' '.join(cmd)} failed:\n{out[-3000:]}")
+    return dt, out
+
+
+def report(name: str, times: list[float], note: str) -> None:
+    print(f"{name}: best {min(times):.2f} s, median {statistics.median(times):.2f} s over {len(times)} runs; {note}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workdir", type=Path, default=ROOT)
+    ap.add_argument("--configfile", type=Path, default=None)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--build", action="store_true", help="build the targets first (untimed)")
+    ap.add_argument("--paper-config", type=Path, default=ROOT / "configs" / "qwen3-4b.yaml")
+    ap.add_argument("targets", nargs="*", help="files to build / check (default: rule all)")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    cfg = ["--configfile", str(args.configfile.resolve())] if args.configfile else []
+    wd = args.workdir.resolve()
+    if args.build:
+        wd.mkdir(parents=True, exist_ok=True)
+        dt, _ = snakemake(wd, *cfg, "--cores", "all", *args.targets)
+        print(f"build (untimed figure, for reference): {dt:.1f} s")
+    times = []
+    for _ in range(args.repeat):
+        dt, out = snakemake(wd, *cfg, "--cores", "all", *args.targets)
+        if "Nothing to be done" not in out:
+            sys.exit(f"bench_workflow: {wd} is not up to date (run with --build first):\n{out[-2000:]}")
+        times.append(dt)
+    what = " ".join(args.targets) or "rule all"
+    report("no-op snakemake --cores all", times, f"{what} in {wd}")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        times, n_jobs = [], None
+        for _ in range(args.repeat):
+            dt, out = snakemake(Path(scratch), "--configfile", str(args.paper_config.resolve()), "-n")
+            times.append(dt)
+            m = re.search(r"^total\s+(\d+)", out, re.M)
+            n_jobs = int(m.group(1)) if m else None
+        report(f"paper-scale dry run ({args.paper_config.name})", times, f"{n_jobs} jobs planned")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+# The shared feature space: an SAE on base, a pairwise crosscoder (base, checkpoint)
+# for every checkpoint, and the three-way crosscoder (base, sft-final, rl-final).
+
+DICT_CFG = config["dictionaries"]
+FINAL = [f"{run}-{STEPS[-1]}" for run in RUNS]
+# Dictionary name -> the models it reads, in order.
+DICTS = {"sae-base": ["base"]}
+DICTS.update({f"cc-{m}": ["base", m] for m in MODELS if m != "base"})
+DICTS["cc3"] = ["base"] + FINAL
+
+
+def dict_models(name):
+    if name.startswith("sae-"):
+        return [name[len("sae-") :]]
+    return DICTS[name]
+
+
+def model_available(model):
+    """True if the model exists already or some rule of the workflow builds it."""
+    path = model_dir(model)
+    return Path(path).exists() or any(r.is_producer(path) for r in workflow.rules)
+
+
+def dict_targets(wildcards=None):
+    """metrics.json of every dictionary whose models can be built (crosscoders appear once training rules exist)."""
+    names = [n for n, ms in DICTS.items() if all(model_available(m) for m in ms)]
+    return expand(
+        res("dicts/{name}/layer-{layer}/metrics.json"), name=names, layer=LAYERS
+    )
+
+
+def dict_name(wildcards):
+    return wildcards.name if "name" in wildcards.keys() else f"sae-{wildcards.model}"
+
+
+def dict_inputs(wildcards):
+    models = dict_models(dict_name(wildcards))
+    return {
+        "shards": [p for m in models for p in act_shards(m, wildcards.layer)],
+        "models": [model_dir(m) for m in models],
+        "probe": res("probe/probe.parquet"),
+    }
+
+
+wildcard_constraints:
+    name=r"cc3|cc-(base|(sft|rl)-\d+)",
+
+
+rule sae:
+    input:
+        unpack(dict_inputs),
+    output:
+        weights=res("dicts/sae-{model}/layer-{layer}/weights.safetensors"),
+        cfg=res("dicts/sae-{model}/layer-{layer}/cfg.json"),
+        metrics=res("dicts/sae-{model}/layer-{layer}/metrics.json"),
+        curve=res("dicts/sae-{model}/layer-{layer}/curve.parquet"),
+        saelens_cfg=res("dicts/sae-{model}/layer-{layer}/saelens/cfg.json"),
+        saelens_weights=res(
+            "dicts/sae-{model}/layer-{layer}/saelens/sae_weights.safetensors"
+        ),
+        lineage=res("dicts/sae-{model}/layer-{layer}/lineage.json"),
+    log:
+        logfile("dicts/sae-{model}/layer-{layer}"),
+    benchmark:
+        benchfile("dicts/sae-{model}/layer-{layer}")
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        name=dict_name,
+        models=lambda wc: dict_models(dict_name(wc)),
+        dictionaries=DICT_CFG,
+        seed=config["seed"],
+        saelens=True,
+        context_size=config["probe"]["seq_len"],
+        trust_remote_code=config["base"]["trust_remote_code"],
+        out_dir=lambda wc: res(f"dicts/sae-{wc.model}/layer-{wc.layer}"),
+    script:
+        "../scripts/dictionary.py"
+
+
+rule crosscoder:
+    input:
+        unpack(dict_inputs),
+    output:
+        weights=res("dicts/{name}/layer-{layer}/weights.safetensors"),
+        cfg=res("dicts/{name}/layer-{layer}/cfg.json"),
+        metrics=res("dicts/{name}/layer-{layer}/metrics.json"),
+        curve=res("dicts/{name}/layer-{layer}/curve.parquet"),
+        lineage=res("dicts/{name}/layer-{layer}/lineage.json"),
+    log:
+        logfile("dicts/{name}/layer-{layer}"),
+    benchmark:
+        benchfile("dicts/{name}/layer-{layer}")
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        name=dict_name,
+        models=lambda wc: dict_models(dict_name(wc)),
+        dictionaries=DICT_CFG,
+        seed=config["seed"],
+        saelens=False,
+        context_size=config["probe"]["seq_len"],
+        trust_remote_code=config["base"]["trust_remote_code"],
+        out_dir=lambda wc: res(f"dicts/{wc.name}/layer-{wc.layer}"),
+    script:
+        "../scripts/dictionary.py"

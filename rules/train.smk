@@ -1,0 +1,67 @@
+# SFT and RL (GRPO) from the same base on the same prompts in the same order.
+# Every checkpoint is a declared output; resumable state lives in results/.resume/{run}/
+# (not an output, so Snakemake keeps it when a job fails; see featdrift.training.checkpoints).
+
+TRAIN = config["train"]
+
+
+def train_outputs(run):
+    return dict(
+        models=[directory(res(f"models/{run}/step-{s}")) for s in STEPS],
+        curves=res(f"train/{run}/curves.parquet"),
+        plot=report(
+            res(f"train/{run}/curves.png"),
+            caption="../report/train_curves.rst",
+            category="Training",
+        ),
+        lineage=res(f"train/{run}/lineage.json"),
+    )
+
+
+rule sft:
+    input:
+        model=res("models/base"),
+        train=res(f"data/{IN_DOMAIN}/train.parquet"),
+    output:
+        **train_outputs("sft"),
+    log:
+        logfile("train/sft"),
+    benchmark:
+        benchfile("train/sft")
+    threads: TRAIN["threads"] or config["threads"]
+    resources:
+        mem_mb=TRAIN["resources"]["mem_mb"],
+        runtime=TRAIN["resources"]["runtime"],
+        gpu=TRAIN["resources"]["gpus"],
+    params:
+        train=TRAIN,
+        steps=STEPS,
+        seed=config["seed"],
+        resume_dir=res(".resume/sft"),
+    script:
+        "../scripts/sft.py"
+
+
+rule rl:
+    input:
+        model=res("models/base"),
+        train=res(f"data/{IN_DOMAIN}/train.parquet"),
+    output:
+        **train_outputs("rl"),
+    log:
+        logfile("train/rl"),
+    benchmark:
+        benchfile("train/rl")
+    threads: TRAIN["threads"] or config["threads"]
+    resources:
+        mem_mb=TRAIN["resources"]["mem_mb"],
+        runtime=TRAIN["resources"]["runtime"],
+        gpu=TRAIN["resources"]["gpus"],
+    params:
+        train=TRAIN,
+        steps=STEPS,
+        seed=config["seed"],
+        resume_dir=res(".resume/rl"),
+        answer_regex=DATA["dataset"]["answer_regex"] if DATA["dataset"] else None,
+    script:
+        "../scripts/rl.py"

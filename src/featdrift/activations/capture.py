@@ -1,0 +1,137 @@
+"""Capturing residual-stream activations of one model on one probe shard into Parquet.
+
+A forward hook on each requested decoder block keeps the block's output (the
+residual stream after block L); the forward stops after the deepest requested
+block, so capture costs no more than the part of the model it needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from ..io import atomic_path
+from ..models.load import load_model
+from .probe import read_probe, shard_range, tokenizer_hash
+from .store import HOOK, act_batch, act_schema
+
+log = logging.getLogger(__name__)
+TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+
+
+class _Stop(Exception):
+    pass
+
+
+def decoder_layers(model):
+    for get in (lambda m: m.get_decoder().layers, lambda m: m.model.layers, lambda m: m.transformer.h):
+        try:
+            return get(model)
+        except AttributeError:
+            continue
+    raise ValueError(f"{type(model).__name__}: cannot find the decoder blocks")
+
+
+def _hidden(output):
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+@contextlib.contextmanager
+def layer_hooks(model, layers: list[int], stop_early: bool = True):
+    """Yield a dict that each forward fills with {layer: (B, T, d) output of block layer}."""
+    blocks = decoder_layers(model)
+    for L in layers:
+        if not 0 <= L < len(blocks):
+            raise ValueError(f"activations.layers: layer {L} out of range (the model has {len(blocks)} blocks)")
+    store, last, handles = {}, max(layers), []
+
+    def make(L):
+        def hook(_module, _inputs, output):
+            store[L] = _hidden(output).detach()
+            if stop_early and L == last:
+                raise _Stop
+        return hook
+
+    try:
+        handles = [blocks[L].register_forward_hook(make(L)) for L in layers]
+        yield store
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def run_capture(model, ids: torch.Tensor, layers: list[int], stop_early: bool = True) -> dict[int, torch.Tensor]:
+    with layer_hooks(model, layers, stop_early) as store, torch.inference_mode():
+        try:
+            model(input_ids=ids, use_cache=False)
+        except _Stop:
+            pass
+    return dict(store)
+
+
+def pad_batch(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and lengths. Causal attention never lets a real token see the padding
+    after it, so no attention mask is needed and positions start at 0 as in unpadded text."""
+    lengths = torch.tensor([len(s) for s in seqs])
+    ids = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, : len(s)] = torch.tensor(s)
+    return ids, lengths
+
+
+def capture_shard(model_name: str, model_path: str, probe_path: str, layers: list[int], shard: int, cfg: dict,
+                  out_paths: dict[int, str], threads: int = 1, trust_remote_code: bool = False) -> dict:
+    """Write `out_paths[L]` (one Parquet file per layer) for one shard; return a summary.
+
+    Fails if the model's tokenizer differs from the one that tokenized the probe set,
+    naming both models: rows would not pair across models.
+    """
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    probe, pmeta = read_probe(probe_path)
+    model, tok = load_model(model_path, trust_remote_code=trust_remote_code)
+    th = tokenizer_hash(tok)
+    if th != pmeta["tokenizer_hash"]:
+        raise ValueError(f"tokenizer of model {model_name!r} ({model_path}, hash {th[:12]}) differs from the tokenizer "
+                         f"of model {pmeta.get('tokenizer_model', 'base')!r} that made the probe set "
+                         f"({probe_path}, hash {pmeta['tokenizer_hash'][:12]}): activations would not pair")
+    model.to(cfg.get("device", "cpu"))
+    start, stop = shard_range(probe.num_rows, shard, cfg["shards"])
+    part = probe.slice(start, stop - start)
+    seq_ids = part.column("seq_id").to_numpy()
+    token_ids = part.column("token_ids").to_pylist()
+    d = model.config.hidden_size
+    dtype = cfg["dtype"]
+    n_rows = sum(len(t) for t in token_ids)
+    meta = {"model": model_name, "hook": HOOK, "d_model": d, "dtype": dtype, "tokenizer_hash": th,
+            "probe_hash": pmeta["probe_hash"], "shard": shard, "n_shards": cfg["shards"], "n_rows": n_rows}
+    write_shards(model, tok.pad_token_id, seq_ids, token_ids, layers, meta, cfg["batch_size"], out_paths)
+    log.info("model %s shard %d: %d sequences, %d tokens, layers %s", model_name, shard, len(token_ids), n_rows, layers)
+    return {"sequences": len(token_ids), "tokens": n_rows, "layers": layers}
+
+
+def write_shards(model, pad_id: int, seq_ids, token_ids: list[list[int]], layers: list[int], meta: dict,
+                 batch_size: int, out_paths: dict[int, str], stop_early: bool = True) -> None:
+    """Forward the sequences in batches and write one Parquet file per layer (one row group per batch)."""
+    d, dtype = int(meta["d_model"]), meta["dtype"]
+    schemas = {L: act_schema(d, dtype, {**meta, "layer": L}) for L in layers}
+    with contextlib.ExitStack() as stack:
+        tmps = {L: stack.enter_context(atomic_path(out_paths[L])) for L in layers}
+        # No dictionary encoding of `act` (float data: costly and useless).
+        writers = {L: stack.enter_context(pq.ParquetWriter(tmps[L], schemas[L], use_dictionary=["seq_id", "pos", "token_id"]))
+                   for L in layers}
+        for b in range(0, len(token_ids), batch_size):
+            seqs = token_ids[b : b + batch_size]
+            ids, lengths = pad_batch(seqs, pad_id)
+            acts = run_capture(model, ids.to(model.device), layers, stop_early)
+            mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
+            pos = torch.arange(ids.shape[1]).expand_as(ids)[mask].numpy().astype(np.int32)
+            sid = np.repeat(np.asarray(seq_ids[b : b + batch_size]), lengths.numpy()).astype(np.int32)
+            tid = ids[mask].numpy().astype(np.int32)
+            for L in layers:
+                x = acts[L].to("cpu")[mask].to(TORCH_DTYPES[dtype]).numpy()
+                writers[L].write_batch(act_batch(schemas[L], sid, pos, tid, x))

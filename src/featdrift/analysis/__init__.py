@@ -1,0 +1,6 @@
+"""Feature drift: how the shared feature space moves during post-training.
+
+nrn (pairwise crosscoders), mas (three-way crosscoder), stabilization (top-k
+tuned-specific sets across checkpoints), preservation (base SAE on every
+checkpoint) and claims (the paper's three claims, decided from those numbers).
+"""

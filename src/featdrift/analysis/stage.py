@@ -1,0 +1,158 @@
+"""The drift stage's jobs: read inputs, build the tables of the analysis modules, write tables and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import ConfigError
+from ..io import read_parquet, write_json, write_parquet, write_text
+from ..plots import bar_plot, hist_plot, line_plot
+from .claims import claims_markdown, claims_table
+from .decoders import read_decoder
+from .mas import mas_table, owner_counts
+from .nrn import nrn_summary, nrn_table
+from .preservation import model_stats, preservation_tables
+from .stabilization import stabilization_summary, stabilization_table
+
+RUN_LABELS = {"sft": "SFT", "rl": "RL", "base": "base"}
+
+
+def check_cfg(cfg: dict) -> dict:
+    """The `drift` config section, with the checks a schema cannot express."""
+    if not cfg["nrn"]["base_specific"] < cfg["nrn"]["tuned_specific"]:
+        raise ConfigError("drift.nrn.base_specific: must be below drift.nrn.tuned_specific")
+    return cfg
+
+
+def _pairwise_decoders(dict_dirs: dict[str, str]) -> dict:
+    out = {}
+    for model, path in dict_dirs.items():
+        w, c = read_decoder(path)
+        out[model] = (w, c["models"])
+    return out
+
+
+def nrn_job(dict_dirs: dict[str, str], cfg: dict, out) -> dict:
+    """Per-feature NRN of every pairwise crosscoder (`dict_dirs`: checkpoint -> dictionary dir), summary, plots."""
+    cfg = check_cfg(cfg)
+    table = nrn_table(_pairwise_decoders(dict_dirs), cfg)
+    summary = nrn_summary(table, cfg)
+    write_parquet(out["features"], table, metadata={"norm": cfg["norm"]})
+    write_parquet(out["summary"], summary, metadata={"norm": cfg["norm"]})
+    panels = {}
+    for run, g in table.groupby("run", sort=True):
+        panels[f"{RUN_LABELS.get(run, run)} vs base"] = {
+            f"step {s}": gs["nrn"].dropna().to_numpy() for s, gs in g.groupby("step", sort=True)}
+    hist_plot(panels, out["hist"], title=f"Relative decoder norm (NRN, {cfg['norm']}) of the pairwise crosscoders",
+              xlabel="NRN  (0 base-specific, 0.5 shared, 1 tuned-specific)", ylabel="features",
+              bins=cfg["nrn"]["bins"], range=(0.0, 1.0), logy=True)
+    line_plot(summary, "step", ["n_tuned_specific", "n_shared", "n_base_specific", "tail_mass"], out["plot"],
+              title="NRN classes per checkpoint (pairwise crosscoders)", ylabel="features", hue="run")
+    return {"final": summary.groupby("run").last()[["step", "n_tuned_specific", "tail_mass"]].to_dict("index")}
+
+
+def stabilization_job(nrn_path, dict_dirs: dict[str, str], cfg: dict, out) -> dict:
+    """Top-k overlaps between successive checkpoints and against the final one, per run, and their plot."""
+    cfg = check_cfg(cfg)
+    nrn = read_parquet(nrn_path)
+    decoders = {}
+    for model, (w, models) in _pairwise_decoders(dict_dirs).items():
+        decoders[model] = w[[i for i, m in enumerate(models) if m != "base"][0]]
+    table = stabilization_table(nrn, decoders, cfg)
+    steps = {run: sorted(int(s) for s in g["step"].unique()) for run, g in nrn.groupby("run")}
+    summary = stabilization_summary(table, steps, cfg)
+    write_parquet(out["pairs"], table)
+    write_parquet(out["summary"], summary)
+    succ = table[table["kind"] == "successive"].rename(columns={"step_to": "step", "overlap": "overlap_successive"})
+    fin = table[table["kind"] == "final"].rename(columns={"step_from": "step", "overlap": "overlap_with_final"})
+    plot = pd.merge(succ[["run", "step", "overlap_successive"]], fin[["run", "step", "overlap_with_final"]],
+                    on=["run", "step"], how="outer").sort_values(["run", "step"])
+    s = cfg["stabilization"]
+    line_plot(plot, "step", ["overlap_successive", "overlap_with_final"], out["plot"],
+              title=f"Stabilization of the top-{s['k']} tuned-specific features (Hungarian match, cosine >= {s['tau']})",
+              ylabel="overlap", hue="run")
+    return {"summary": summary.set_index("run").to_dict("index")}
+
+
+def mas_job(dict_dir, cfg: dict, out) -> dict:
+    """MAS per feature of the three-way crosscoder, owner counts, and their bar plot."""
+    w, c = read_decoder(dict_dir)
+    table = mas_table(w, c["models"], cfg)
+    owners = owner_counts(table, c["models"], cfg["mas"]["exclusive"])
+    meta = {"norm": cfg["norm"], "models": json.dumps(c["models"])}
+    write_parquet(out["features"], table, metadata=meta)
+    write_parquet(out["owners"], owners, metadata=meta)
+    bar_plot(owners["owner"].tolist(), owners["fraction"].tolist(), out["plot"],
+             title=f"Owner (argmax MAS) of the three-way crosscoder's features ({', '.join(c['models'])})",
+             ylabel="fraction of features", reference=owners["fraction_exclusive"].tolist(),
+             reference_label=f"exclusive (MAS >= {cfg['mas']['exclusive']})")
+    return owners.set_index("owner")[["n_features", "n_exclusive"]].to_dict("index")
+
+
+def preservation_model_job(dict_dir, shards: list[str], model_dir, probe, holdout_every: int, max_tokens: int,
+                           ce_sequences: int, threads: int, out, trust_remote_code: bool = False) -> dict:
+    """The base SAE on one model's activations: per-feature frequency and mean activation, FVU and CE recovered.
+
+    FVU and frequencies use the held-out probe sequences (every holdout_every-th), at most max_tokens rows,
+    as the dictionary stage's own metrics do; CE-loss recovered splices the SAE's reconstruction into the
+    model at the dictionary's layer (0 ce_sequences skips it).
+    """
+    import torch
+
+    from ..activations import ActivationStore
+    from ..dictionaries.metrics import ce_recovered
+    from ..dictionaries.model import load_dictionary
+    from ..dictionaries.train import is_train_row
+
+    torch.set_num_threads(threads)
+    D, c = load_dictionary(dict_dir)
+    if D.M != 1:
+        raise ValueError(f"{dict_dir}: preservation needs a single-model SAE, this dictionary has models {c['models']}")
+    store = ActivationStore([shards])
+
+    def batches():
+        rows = 0
+        for sid, _pos, x in store:
+            x = x[~is_train_row(sid, holdout_every), 0][: max_tokens - rows]
+            if len(x):
+                rows += len(x)
+                yield x
+            if rows >= max_tokens:
+                return
+
+    features, metrics = model_stats(batches(), lambda x: D.encode_model(0, x), lambda f: D.decode_model(0, f), D.n)
+    if ce_sequences > 0:
+        ce = next(iter(ce_recovered(D, [str(model_dir)], str(probe), store.layer, holdout_every, ce_sequences,
+                                    trust_remote_code=trust_remote_code).values()))
+        metrics.update({k: ce[k] for k in ("ce_recovered", "ce_clean", "ce_spliced", "ce_zero_ablated")})
+    else:
+        metrics["ce_recovered"] = None
+    write_parquet(out["features"], features)
+    write_json(out["metrics"], metrics)
+    return metrics
+
+
+def preservation_job(per_model: dict[str, tuple[str, str]], cfg: dict, out) -> dict:
+    """Gather per-model base-SAE statistics (model -> (features.parquet, metrics.json)) into tables and a plot."""
+    loaded = {m: (read_parquet(f), json.loads(Path(j).read_text())) for m, (f, j) in per_model.items()}
+    features, summary = preservation_tables(loaded, cfg)
+    write_parquet(out["features"], features)
+    write_parquet(out["summary"], summary)
+    base = summary[summary["run"] == "base"]
+    runs = sorted(set(summary["run"]) - {"base"})
+    plot = pd.concat([summary[summary["run"] != "base"]] + [base.assign(run=r) for r in runs], ignore_index=True)
+    line_plot(plot.sort_values(["run", "step"]), "step", ["fvu", "ce_recovered", "n_died", "n_born"], out["plot"],
+              title="Base SAE on every checkpoint (step 0 = base model)", ylabel="value", hue="run")
+    return {"final": summary.groupby("run").last()[["step", "fvu", "ce_recovered", "n_died", "n_born"]].to_dict("index")}
+
+
+def claims_job(inp, cfg: dict, out) -> dict:
+    """The three-claims table from the NRN, stabilization, MAS and preservation summaries."""
+    table = claims_table(read_parquet(inp["nrn"]), read_parquet(inp["stabilization"]), read_parquet(inp["mas"]),
+                         read_parquet(inp["preservation"]), cfg)
+    write_parquet(out["table"], table)
+    write_text(out["markdown"], "# Does this run show the paper's three claims?\n\n" + claims_markdown(table))
+    return table.groupby("claim", sort=False)["verdict"].first().to_dict()

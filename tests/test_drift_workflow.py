@@ -1,0 +1,61 @@
+"""The drift stage end to end on the tiny config: every table and plot, the claims, and its rebuild scope."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import snakemake
+
+pytestmark = pytest.mark.slow
+LAYER = "layer-1"  # configs/test.yaml: activations.layers [1]
+TABLES = ["nrn", "nrn_summary", "stabilization", "stabilization_summary", "mas", "mas_owners",
+          "preservation", "preservation_features", "claims"]
+PLOTS = ["nrn_hist", "nrn_summary", "stabilization", "mas_owners", "preservation"]
+
+
+@pytest.fixture(scope="module")
+def drift(tiny_run):
+    snakemake(tiny_run, f"results/drift/{LAYER}/claims.lineage.json", f"results/drift/{LAYER}/nrn.lineage.json",
+              f"results/drift/{LAYER}/mas.lineage.json")
+    return tiny_run / "results/drift" / LAYER
+
+
+def test_every_table_and_plot_is_written(drift):
+    for t in TABLES:
+        assert len(pd.read_parquet(drift / f"{t}.parquet")) > 0, t
+    for p in PLOTS:
+        assert (drift / f"{p}.png").stat().st_size > 5000, p
+    for rule in ("nrn", "stabilization", "mas", "preservation", "claims"):
+        rec = json.loads((drift / f"{rule}.lineage.json").read_text())
+        assert rec["rule"] == f"drift_{rule}" and rec["params"]["drift"]["norm"] == "l2"
+
+
+def test_tables_cover_every_checkpoint(drift, tiny_run):
+    nrn = pd.read_parquet(drift / "nrn_summary.parquet")
+    steps = sorted(nrn[nrn["run"] == "sft"]["step"])
+    assert sorted(nrn[nrn["run"] == "rl"]["step"]) == steps and len(steps) >= 2
+    pres = pd.read_parquet(drift / "preservation.parquet")
+    assert pres["model"].tolist()[0] == "base" and len(pres) == 1 + 2 * len(steps)
+    assert pres["fvu"].notna().all() and pres["ce_recovered"].notna().all()
+    stab = pd.read_parquet(drift / "stabilization.parquet")
+    assert set(stab["kind"]) == {"successive", "final"} and stab["overlap"].between(0, 1).all()
+    mas = pd.read_parquet(drift / "mas.parquet")
+    assert {"mas_base", "mas_sft", "mas_rl", "owner"} <= set(mas.columns)
+
+
+def test_claims_are_decided_from_numbers(drift):
+    claims = pd.read_parquet(drift / "claims.parquet")
+    assert len(claims) == 8 and claims["claim"].nunique() == 3
+    assert set(claims["verdict"]) <= {"yes", "no", "mixed", "unknown"}
+    assert claims["sft"].notna().all() and claims["rl"].notna().all()
+    assert (drift / "claims.md").read_text().count("### ") == 3
+
+
+def test_a_drift_threshold_change_reruns_only_drift(drift, tiny_run):
+    proc = snakemake(tiny_run, "-n", f"results/drift/{LAYER}/claims.lineage.json",
+                     config={"drift": {"nrn": {"tail": 0.8}}})
+    out = proc.stdout + proc.stderr
+    assert "drift_nrn" in out and "drift_claims" in out
+    for rule in ("crosscoder", "sae", "activations", "sft", "rl", "drift_preservation_model"):
+        assert f"rule {rule}:" not in out, rule

@@ -1,0 +1,70 @@
+import re
+
+import pandas as pd
+import pytest
+
+from featdrift.tasks import world
+from featdrift.tasks.build import build_task
+from featdrift.tasks.corpus import build_corpus
+from featdrift.tasks.lmeval_yaml import FINAL_ANSWER_REGEX
+from featdrift.tasks.registry import IN_DOMAIN, TASKS
+
+DATA_CFG = {"n_train": 50, "n_test": 30, "params": {}}
+
+
+def _build(tmp_path, task, seed):
+    out = {s: tmp_path / f"{task}-{seed}-{s}.parquet" for s in ("train", "test")}
+    build_task(task, DATA_CFG, seed, out)
+    return out
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_generators_are_byte_identical_for_a_seed(tmp_path, task):
+    a, b = _build(tmp_path / "a", task, 7), _build(tmp_path / "b", task, 7)
+    for split in ("train", "test"):
+        assert a[split].read_bytes() == b[split].read_bytes()
+    c = _build(tmp_path / "c", task, 8)
+    assert a["test"].read_bytes() != c["test"].read_bytes()
+
+
+def test_in_domain_items_are_worked_and_parseable(tmp_path):
+    out = _build(tmp_path, IN_DOMAIN, 0)
+    test, train = pd.read_parquet(out["test"]), pd.read_parquet(out["train"])
+    assert not set(test.prompt) & set(train.prompt), "train and test overlap"
+    for row in test.itertuples():
+        expr = row.prompt.removeprefix("Compute ").removesuffix(".\n")
+        assert eval(expr) == int(row.answer)  # noqa: S307 - digits and +/- only
+        assert re.search(FINAL_ANSWER_REGEX, row.completion).group(1) == row.answer
+        for line in row.completion.splitlines()[:-1]:
+            lhs, rhs = line.split("=")
+            assert eval(lhs) == int(rhs)  # noqa: S307
+
+
+@pytest.mark.parametrize("task", [t for t, s in TASKS.items() if s.kind == "choice"])
+def test_multiple_choice_items_are_well_formed(tmp_path, task):
+    df = pd.read_parquet(_build(tmp_path, task, 0)["test"])
+    for row in df.itertuples():
+        assert row.question.endswith("\nAnswer:")
+        assert len(set(row.choices)) == len(row.choices) >= 2
+        assert row.choices[row.label] == row.answer
+
+
+def test_number_words():
+    assert world.number_word(0) == "zero"
+    assert world.number_word(42) == "forty-two"
+    assert world.number_word(90) == "ninety"
+    assert world.number_word(115) == "one hundred fifteen"
+
+
+def test_corpus_mixes_every_family_and_excludes_task_prompts():
+    excluded = {"Compute 1+2+3.\n"}
+    cfg = {"n_docs": 900, "mix": {"in_domain": 1, "choice": 1, "generic": 1}, "in_domain_params": {"min_terms": 2, "max_terms": 2}}
+    c = build_corpus(cfg, 0, excluded, {})
+    assert len(c) == 900
+    assert c.text.str.startswith("Compute").sum() == 300
+    for t, spec in TASKS.items():
+        if spec.kind == "choice":
+            stem = spec.make(__import__("random").Random(0))["question"].split()[0]
+            assert c.text.str.startswith(stem).any(), t
+    assert not any(t.startswith("Compute 1+2+3.\n") for t in c.text)
+    assert c.equals(build_corpus(cfg, 0, excluded, {}))

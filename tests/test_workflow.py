@@ -1,0 +1,62 @@
+"""The tiny workflow end to end: data, base model, lm-eval on every task, lineage, rebuild scope."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from conftest import snakemake
+from featdrift.lineage import content_hash
+
+
+def test_lm_eval_scores_every_generated_task(tiny_run):
+    summary = json.loads((tiny_run / "results/eval/base/summary.json").read_text())
+    assert set(summary) == {"arithmetic", "compare", "successor", "parity", "words"}
+    assert summary["arithmetic"]["role"] == "in_domain" and summary["words"]["role"] == "heldout"
+    for task, s in summary.items():
+        assert 0.0 <= s["accuracy"] <= 1.0
+        per_task = json.loads((tiny_run / f"results/eval/base/{task}.json").read_text())
+        assert per_task["n"] == 24 and per_task["lm_eval_task"] == f"fd_{task}"
+    samples = pd.read_parquet(tiny_run / "results/eval/base/samples.parquet")
+    assert samples.groupby("task").size().to_dict() == {t: 24 for t in summary}
+    acc = samples.groupby("task")["correct"].mean()
+    for task, s in summary.items():
+        assert abs(acc[task] - s["accuracy"]) < 1e-9
+    assert (tiny_run / "results/eval/base/accuracy.png").stat().st_size > 1000
+
+
+def test_base_model_is_safetensors_with_tokenizer(tiny_run):
+    base = tiny_run / "results/models/base"
+    names = {p.name for p in base.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "pretrain_curve.parquet", "pretrain_curve.png"} <= names
+    assert not [n for n in names if n.endswith((".bin", ".pt", ".pkl"))]
+    assert not [p for p in base.parent.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+
+
+def test_every_output_has_a_lineage_record_with_matching_hashes(tiny_run):
+    records = sorted((tiny_run / "results").rglob("*lineage.json"))
+    rules = {json.loads(p.read_text())["rule"] for p in records}
+    assert {"task_data", "task_yaml", "corpus", "base", "eval"} <= rules  # other tests may build more here
+    for p in records:
+        rec = json.loads(p.read_text())
+        assert {"rule", "wildcards", "params", "inputs", "outputs", "code", "packages", "seed"} <= set(rec)
+        assert rec["packages"]["torch"].startswith("2.13.0")
+        for path, digest in rec["outputs"].items():
+            assert content_hash(tiny_run / path) == digest, path
+        for path, digest in rec["inputs"].items():
+            assert content_hash(tiny_run / path) == digest, path
+
+
+def test_logs_and_benchmarks_for_every_job(tiny_run):
+    logs = {p.relative_to(tiny_run / "logs").with_suffix("") for p in (tiny_run / "logs").rglob("*.log")}
+    benches = {p.relative_to(tiny_run / "logs/benchmarks").with_suffix("") for p in (tiny_run / "logs/benchmarks").rglob("*.tsv")}
+    assert logs == benches and len(logs) >= 13  # 5 task_data + 5 task_yaml + corpus + base + eval
+
+
+def test_training_parameter_change_rebuilds_neither_data_nor_base(tiny_run):
+    targets = ["results/models/base.lineage.json", "results/eval/base/summary.json"]
+    proc = snakemake(tiny_run, "-n", *targets, config={"train": {"sft": {"lr": 3.0e-4}, "rl": {"lr": 2.0e-6}}})
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout
+    proc = snakemake(tiny_run, "-n", *targets, config={"base": {"pretrain": {"train": {"steps": 21}}}})
+    out = proc.stdout + proc.stderr
+    assert "rule base:" in out and "rule task_data:" not in out and "rule corpus:" not in out
