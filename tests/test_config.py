@@ -63,3 +63,11 @@ def test_workflow_stops_before_any_job_with_one_line(tmp_path, patch, message):
     assert ours == [f"featdrift: config error: {message}"] or (len(ours) == 1 and ours[0].startswith(f"featdrift: config error: {message}"))
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_key_order_of_config_files_does_not_matter():
+    a = validate(_merged({}), SCHEMA)
+    shuffled = {k: DEFAULT[k] for k in reversed(list(DEFAULT))}
+    shuffled["base"] = {k: DEFAULT["base"][k] for k in reversed(list(DEFAULT["base"]))}
+    b = validate(copy.deepcopy(shuffled), SCHEMA)
+    assert list(a) == list(b) and list(a["base"]) == list(b["base"]) and a == b

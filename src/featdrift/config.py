@@ -47,13 +47,29 @@ def load_schema(path: str | Path) -> dict:
 
 
 def validate(config: dict, schema: dict, base_dir: str | Path = ".") -> dict:
-    """Fill defaults into `config` in place and check it; raise ConfigError on the first problem."""
+    """Fill defaults into `config` in place, check it, and sort its keys (in place).
+
+    Sorting matters: Snakemake compares params as written, so the same settings
+    reached through differently ordered config files would otherwise rerun jobs.
+    Raises ConfigError on the first problem.
+    """
     Validator = _with_defaults(jsonschema.Draft202012Validator)
     errors = sorted(Validator(schema).iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         raise ConfigError(_message(jsonschema.exceptions.best_match(errors)))
     _check_semantics(config, Path(base_dir))
+    ordered = _sorted(config)
+    config.clear()
+    config.update(ordered)
     return config
+
+
+def _sorted(x):
+    if isinstance(x, dict):
+        return {k: _sorted(x[k]) for k in sorted(x)}
+    if isinstance(x, list):
+        return [_sorted(v) for v in x]
+    return x
 
 
 def _check_semantics(config: dict, base_dir: Path) -> None:
