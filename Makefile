@@ -24,6 +24,10 @@ demo: $(STAMP)
 	@echo "  base model:        results/models/base/  (pretraining curve: pretrain_curve.png)"
 	@echo "  base accuracies:   results/eval/base/summary.json  (plot: results/eval/base/accuracy.png)"
 	@echo "  task data:         results/data/{task}/{train,test}.parquet, lm-eval YAMLs in results/data/tasks/"
+	@echo "  SFT / RL:          results/models/{sft,rl}/step-*/, curves in results/train/{sft,rl}/curves.png"
+	@echo "  accuracies:        results/eval/{model}/summary.json for base and every checkpoint"
+	@echo "  dictionaries:      results/dicts/{sae-base,cc-*,cc3}/layer-*/metrics.json"
+	@echo "  drift:             results/drift/layer-*/claims.md and *.png"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests

@@ -63,9 +63,10 @@ def pretrain(corpus: pd.DataFrame, arch: dict, train: dict, seed: int, threads: 
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        rows.append((step, float(loss), lr))
+        loss_value = loss.item()
+        rows.append((step, loss_value, lr))
         if step % 50 == 0:
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{loss_value:.3f}")
     model.eval()
     curve = pd.DataFrame(rows, columns=["step", "loss", "lr"])
     curve["epoch"] = np.arange(len(curve)) * bs / n_chunks
