@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
+from ..determinism import set_determinism
 from ..io import atomic_path
 from ..models.load import load_model
 from .probe import read_probe, shard_range, tokenizer_hash
@@ -90,8 +91,7 @@ def capture_shard(model_name: str, model_path: str, probe_path: str, layers: lis
     Fails if the model's tokenizer differs from the one that tokenized the probe set,
     naming both models: rows would not pair across models.
     """
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
+    set_determinism(threads)
     probe, pmeta = read_probe(probe_path)
     model, tok = load_model(model_path, trust_remote_code=trust_remote_code)
     th = tokenizer_hash(tok)

@@ -13,6 +13,7 @@ import math
 import torch
 
 from ..activations.store import ActivationStore
+from ..determinism import set_determinism
 from .model import Dictionary, batch_topk
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,7 @@ def normalize_decoder(D: Dictionary) -> None:
 def train_dictionary(store: ActivationStore, models: list[str], cfg: dict, seed: int, threads: int = 1,
                      meta: dict | None = None) -> tuple[Dictionary, list[dict]]:
     """(trained Dictionary with thresholds calibrated, training curve rows)."""
-    torch.manual_seed(seed)
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    # Every op here writes all of its output: filling fresh memory with NaN (the deterministic default) is waste.
-    torch.utils.deterministic.fill_uninitialized_memory = False
+    set_determinism(threads, seed)
     gen = torch.Generator().manual_seed(seed)
     M, d, n = store.n_models, store.d_model, cfg["n_latents"]
     hold = cfg["holdout_every"]

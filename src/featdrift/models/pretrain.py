@@ -9,14 +9,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ..determinism import set_determinism
 from .build import tiny_llama
 from .tokenizer import char_tokenizer
-
-
-def set_determinism(seed: int, threads: int) -> None:
-    torch.manual_seed(seed)
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
 
 
 def token_stream(texts: list[str], tok) -> torch.Tensor:
@@ -35,7 +30,7 @@ def lr_at(step: int, total: int, warmup: int, lr: float) -> float:
 
 def pretrain(corpus: pd.DataFrame, arch: dict, train: dict, seed: int, threads: int):
     """Returns (model, tokenizer, curve DataFrame). Deterministic for a fixed seed and thread count."""
-    set_determinism(seed, threads)
+    set_determinism(threads, seed)
     tok = char_tokenizer(arch["max_len"])
     model = tiny_llama(arch, tok)
     stream = token_stream(corpus["text"].tolist(), tok)

@@ -18,19 +18,6 @@ def per_device(batch: int, grad_accum: int, what: str) -> int:
     return batch // n
 
 
-def set_determinism(train: dict, threads: int) -> None:
-    """Deterministic kernels when train.deterministic (CPU reruns are then bit-identical).
-
-    Not transformers' `full_determinism`: that also fills every torch.empty with NaN
-    (fill_uninitialized_memory), which costs GRPO seconds per step on CPU.
-    """
-    torch.set_num_threads(threads)
-    if train["deterministic"]:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.utils.deterministic.fill_uninitialized_memory = False
-
-
 def common_args(train: dict, run_cfg: dict, out_dir: str, seed: int, max_steps: int) -> dict:
     return dict(
         output_dir=out_dir,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..io import read_parquet
 from ..lineage import content_hash, package_versions
+from ..determinism import set_determinism
 from ..models.load import load_model
-from .args import set_determinism
 from .checkpoints import CheckpointCallback, ResumeStore
 from .curves import curves, write_curves
 from .schedule import prompt_order, total_steps
@@ -32,7 +32,8 @@ def fingerprint(run: str, model_dir, train_parquet, train: dict, steps: list[int
 def train_run(run: str, model_dir, train_parquet, train: dict, steps: list[int], seed: int, threads: int,
               resume_dir, out, answer_regex: str | None = None) -> dict:
     """Train `run` from the base model; write out["models"] (one dir per step), out["curves"], out["plot"]."""
-    set_determinism(train, threads)
+    # Not transformers' full_determinism, which also NaN-fills fresh memory (slow on CPU).
+    set_determinism(threads, deterministic=train["deterministic"])
     rows = read_parquet(train_parquet)
     b, epochs = train["batch_size"], train["epochs"]
     total = total_steps(len(rows), b, epochs)
