@@ -42,6 +42,8 @@ include: "rules/train.smk"
 include: "rules/activations.smk"
 include: "rules/dictionaries.smk"
 include: "rules/drift.smk"
+include: "rules/mediation.smk"
+include: "rules/report.smk"
 
 
 rule all:
@@ -49,5 +51,8 @@ rule all:
     input:
         res("models/base.lineage.json"),
         expand(res("eval/{model}/summary.json"), model=MODELS),
+        res("eval/accuracy.md"),
         dict_targets,
         drift_targets,
+        res("interventions/effects.md"),
+        res("report/summary.md"),

@@ -32,3 +32,40 @@ rule eval:
         seed=config["seed"],
     script:
         "../scripts/eval.py"
+
+
+# The model x task accuracy table of base and every checkpoint, and its plots over training steps.
+rule eval_table:
+    input:
+        summaries=expand(res("eval/{model}/summary.json"), model=MODELS),
+    output:
+        table=res("eval/accuracy.parquet"),
+        markdown=report(
+            res("eval/accuracy.md"),
+            caption="../report/eval_table.rst",
+            category="Evaluation",
+        ),
+        roles_plot=report(
+            res("eval/accuracy_over_steps.png"),
+            caption="../report/eval_over_steps.rst",
+            category="Evaluation",
+        ),
+        tasks_plot=report(
+            res("eval/accuracy_per_task.png"),
+            caption="../report/eval_per_task.rst",
+            category="Evaluation",
+        ),
+        lineage=res("eval/accuracy.lineage.json"),
+    log:
+        logfile("eval/table"),
+    benchmark:
+        benchfile("eval/table")
+    conda:
+        "../envs/featdrift.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        models=MODELS,
+    script:
+        "../scripts/eval_table.py"

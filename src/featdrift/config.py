@@ -111,3 +111,10 @@ def _check_semantics(config: dict, base_dir: Path) -> None:
             raise ConfigError(f"base.pretrain.model.n_heads: {m['n_heads']} does not divide d_model {m['d_model']}")
         if base["pretrain"]["train"]["seq_len"] > m["max_len"]:
             raise ConfigError("base.pretrain.train.seq_len: longer than base.pretrain.model.max_len")
+    sel = config["select"]
+    if sel["layer"] is not None and sel["layer"] not in config["activations"]["layers"]:
+        raise ConfigError(f"select.layer: {sel['layer']} is not one of activations.layers {config['activations']['layers']}")
+    builtin = config["eval"]["builtin_tasks"]
+    ood, where = (builtin.get("ood", []), "eval.builtin_tasks.ood") if builtin else (data["ood_tasks"], "data.ood_tasks")
+    if sel["min_tasks"] is not None and sel["min_tasks"] > len(ood):
+        raise ConfigError(f"select.min_tasks: {sel['min_tasks']} is more than the {len(ood)} tasks of {where}")

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 
-def _save(fig, path) -> None:
+def save_figure(fig, path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
@@ -29,7 +29,7 @@ def line_plot(df, x: str, ys: list[str], path, title: str, ylabel: str, hue: str
         ax.legend()
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def bar_plot(labels: list[str], values: list[float], path, title: str, ylabel: str, reference: list[float] | None = None,
@@ -43,7 +43,7 @@ def bar_plot(labels: list[str], values: list[float], path, title: str, ylabel: s
     ax.set_ylim(0, 1)
     ax.tick_params(axis="x", rotation=30)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def hist_plot(panels: dict[str, dict[str, "np.ndarray"]], path, title: str, xlabel: str, ylabel: str = "count",
@@ -61,4 +61,4 @@ def hist_plot(panels: dict[str, dict[str, "np.ndarray"]], path, title: str, xlab
         ax.legend(fontsize="small")
     axes[0][0].set_ylabel(ylabel)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -6,6 +6,8 @@ artifact have a fixed path and lets interventions wrap the same model object.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 
 import numpy as np
@@ -14,22 +16,50 @@ import pandas as pd
 PRIMARY_METRIC = {"generate_until": "exact_match", "multiple_choice": "acc"}
 
 
-def run_lm_eval(model, tokenizer, tasks: list[str], include_path: str | None, batch_size: int = 32,
-                limit: int | None = None, device: str = "cpu", seed: int = 1234, max_length: int | None = None):
-    """Returns (results: {task: {metric: value}}, samples DataFrame)."""
-    from lm_eval import simple_evaluate
+def make_hflm(model, tokenizer, batch_size: int = 32, device: str = "cpu", max_length: int | None = None):
+    """lm-eval's HFLM around an already loaded model (loaded safetensors-only by `load_model`)."""
     from lm_eval.models.huggingface import HFLM
+
+    return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device, max_length=max_length)
+
+
+@functools.lru_cache(maxsize=4)
+def task_manager(include_path: str | None):
+    """One task index per process. Our synthetic tasks need only their own folder: indexing lm-eval's
+    ~14k built-in task files costs ~24 s per call, more than the evaluation of a tiny model itself."""
     from lm_eval.tasks import TaskManager
 
+    if include_path:
+        return TaskManager(include_path=str(include_path), include_defaults=False)
+    return TaskManager()
+
+
+def run_lm_eval(lm, tasks: list[str], include_path: str | None, limit: int | None = None, seed: int = 1234):
+    """Evaluate an lm-eval model instance (plain or steered). Returns (results: {task: {metric: value}}, samples)."""
+    from lm_eval import evaluator
+
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device, max_length=max_length)
-    tm = TaskManager(include_path=include_path) if include_path else TaskManager()
-    out = simple_evaluate(model=lm, tasks=tasks, task_manager=tm, limit=limit, log_samples=True,
-                          random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-                          bootstrap_iters=0)
+    # lm-eval would probe the environment (torch's collect_env, ~2 s of subprocesses) and git in the
+    # working directory on every call; the lineage record already holds versions and the commit.
+    with _patched(evaluator, add_env_info=lambda results: None, get_git_commit_hash=lambda: None):
+        out = evaluator.simple_evaluate(model=lm, tasks=tasks, task_manager=task_manager(include_path), limit=limit,
+                                        log_samples=True, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+                                        fewshot_random_seed=seed, bootstrap_iters=0)
     results = {t: _clean(out["results"][t]) for t in tasks}
     samples = pd.concat([_samples(t, out["samples"][t], out["configs"][t]["output_type"]) for t in tasks], ignore_index=True)
     return results, samples
+
+
+@contextlib.contextmanager
+def _patched(module, **attrs):
+    saved = {k: getattr(module, k) for k in attrs}
+    for k, v in attrs.items():
+        setattr(module, k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(module, k, v)
 
 
 def _clean(metrics: dict) -> dict:
@@ -57,8 +87,11 @@ def _samples(task: str, samples: list[dict], output_type: str) -> pd.DataFrame:
             correct = bool(s["acc"])
             pred, raw = None, None
         n_choices = len(s["filtered_resps"]) if output_type != "generate_until" else None
+        # The context lm-eval fed the model: the selection stage reads features on it, at both scales.
+        prompt = s["arguments"][0][0] if s.get("arguments") else None
         rows.append({"task": task, "doc_id": int(s["doc_id"]), "correct": correct, "prediction": pred,
-                     "generation": raw, "chosen": chosen, "n_choices": n_choices, "target": str(s["target"])})
+                     "generation": raw, "chosen": chosen, "n_choices": n_choices, "target": str(s["target"]),
+                     "prompt": prompt})
     return pd.DataFrame(rows).sort_values("doc_id", kind="stable")
 
 

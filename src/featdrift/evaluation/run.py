@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..io import write_json, write_parquet
 from ..models.load import load_model
 from ..plots import bar_plot
-from .harness import accuracy, run_lm_eval
+from .harness import accuracy, make_hflm, run_lm_eval
 
 
 def evaluate_model(model_name: str, model_dir, tasks: dict[str, dict], include_path: str | None, eval_cfg: dict, seed: int,
@@ -21,8 +21,8 @@ def evaluate_model(model_name: str, model_dir, tasks: dict[str, dict], include_p
     model, tok = load_model(model_dir)
     names = list(tasks)
     lm_names = [tasks[n]["lm_eval"] for n in names]
-    results, samples = run_lm_eval(model, tok, lm_names, include_path, batch_size=eval_cfg["batch_size"],
-                                   limit=eval_cfg.get("limit"), device=eval_cfg["device"], seed=seed)
+    lm = make_hflm(model, tok, batch_size=eval_cfg["batch_size"], device=eval_cfg["device"])
+    results, samples = run_lm_eval(lm, lm_names, include_path, limit=eval_cfg.get("limit"), seed=seed)
     by_lm = dict(zip(lm_names, names))
     samples["task"] = samples["task"].map(by_lm)
     acc = {by_lm[k]: v for k, v in accuracy(results).items()}

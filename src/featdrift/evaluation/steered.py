@@ -1,0 +1,124 @@
+"""`featdrift-steered`: lm-eval's HFLM with a feature edit at one layer (DESIGN.md "interventions").
+
+The edit is the delta form x' = x + sum_{k in S} (c - 1) f_k^m(x) W_dec,k^m, applied by a
+forward hook on the dictionary's block to every position of every forward pass (prompt
+and generated tokens). The reconstruction error is untouched: only the chosen features'
+own decoder contributions are scaled. The hook is registered only for the duration of
+each model call, so nothing stays attached to the model between or after evaluations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import torch
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+
+from ..activations.capture import decoder_layers
+from ..dictionaries import Dictionary, load_dictionary
+
+MODEL_NAME = "featdrift-steered"
+
+
+class FeatureEdit:
+    """The delta edit of features S of model m's readout, in raw activation units."""
+
+    def __init__(self, D: Dictionary, model: int | str, features, c: float, name: str = "dictionary"):
+        feats = [int(k) for k in features]
+        bad = [k for k in feats if not 0 <= k < D.n]
+        if bad:
+            raise ValueError(f"{name}: feature id {bad[0]} out of range (the dictionary has {D.n} latents)")
+        m = D.model_index(model)
+        idx = torch.tensor(feats, dtype=torch.long)
+        with torch.no_grad():
+            # pre = (x * s_m) @ W_enc[m] + b_enc, restricted to S: each feature's readout is independent.
+            self.W_enc = (D.W_enc[m][:, idx] * D.scales[m]).detach().clone()
+            self.b_enc = D.b_enc[idx].detach().clone()
+            self.W_dec = D.decoder_raw(m)[idx].detach().clone()
+        self.threshold = None if D.arch == "relu" else D.thresholds[m]
+        self.features, self.c, self.d, self.name = feats, float(c), D.d, name
+
+    def readout(self, x: torch.Tensor) -> torch.Tensor:
+        """f_S^m(x): (..., d) -> (..., |S|), the per-model readout restricted to S."""
+        pre = x.float() @ self.W_enc + self.b_enc
+        return torch.relu(pre) if self.threshold is None else pre * (pre > self.threshold)
+
+    def delta(self, x: torch.Tensor) -> torch.Tensor:
+        return ((self.c - 1.0) * self.readout(x)) @ self.W_dec
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.features:
+            return x
+        return (x.float() + self.delta(x)).to(x.dtype)
+
+    def check_model(self, model, model_name: str) -> None:
+        width = getattr(model.config, "hidden_size", None)
+        if width is not None and width != self.d:
+            raise ValueError(f"{self.name}: d_model {self.d} does not fit model {model_name} (hidden size {width})")
+
+
+@contextlib.contextmanager
+def edit_hook(model, layer: int, edit: FeatureEdit):
+    """Apply `edit` to the output of block `layer` while the context is open."""
+    blocks = decoder_layers(model)
+    if not 0 <= layer < len(blocks):
+        raise ValueError(f"{edit.name}: layer {layer} out of range (the model has {len(blocks)} blocks)")
+
+    def hook(_module, _inputs, out):
+        if isinstance(out, (tuple, list)):
+            return (edit.apply(out[0]), *out[1:])
+        return edit.apply(out)
+
+    handle = blocks[layer].register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _feature_list(features) -> list[int]:
+    if features is None or features == "":
+        return []
+    if isinstance(features, str):  # from an lm-eval model_args string: "3|17|42"
+        return [int(k) for k in features.split("|") if k]
+    if isinstance(features, int):
+        return [features]
+    return [int(k) for k in features]
+
+
+@register_model(MODEL_NAME)
+class SteeredHFLM(HFLM):
+    """HFLM plus a feature edit: `dictionary` (path or Dictionary), `dict_model` (whose readout),
+    `features` (ids, or "a|b|c" in model_args), `scale` (c: 0 disables, alpha amplifies)."""
+
+    def __init__(self, pretrained, dictionary=None, dict_model=None, features=None, scale: float = 1.0,
+                 layer: int | None = None, **kwargs):
+        if isinstance(pretrained, (str, Path)):
+            from ..models.load import load_model  # safetensors only, trust_remote_code off
+
+            name = str(pretrained)
+            pretrained, tok = load_model(pretrained)
+            kwargs.setdefault("tokenizer", tok)
+        else:
+            name = getattr(pretrained, "name_or_path", type(pretrained).__name__)
+        super().__init__(pretrained=pretrained, **kwargs)
+        if dictionary is None:
+            raise ValueError(f"{MODEL_NAME}: model_args needs dictionary=<path to dicts/NAME/layer-L>")
+        label = str(dictionary) if isinstance(dictionary, (str, Path)) else dictionary.cfg.get("name", "dictionary")
+        if isinstance(dictionary, (str, Path)):
+            dictionary, _ = load_dictionary(dictionary)
+        if dict_model is None:
+            dict_model = 0
+        self.edit = FeatureEdit(dictionary, dict_model, _feature_list(features), float(scale), name=label)
+        self.edit.check_model(self.model, name)
+        self.edit_layer = int(dictionary.cfg["layer"] if layer is None else layer)
+
+    def _model_call(self, inps, attn_mask=None, labels=None):
+        with edit_hook(self.model, self.edit_layer, self.edit):
+            return super()._model_call(inps, attn_mask=attn_mask, labels=labels)
+
+    def _model_generate(self, context, max_length, stop, **generation_kwargs):
+        with edit_hook(self.model, self.edit_layer, self.edit):
+            return super()._model_generate(context, max_length, stop, **generation_kwargs)
