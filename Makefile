@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/snakemake --cores all
+	$(BIN)/snakemake --report results/report.html
 	@echo
 	@echo "Outputs are under results/ (logs and per-rule benchmark files under logs/):"
 	@echo "  base model:        results/models/base/  (pretraining curve: pretrain_curve.png)"
@@ -28,6 +29,12 @@ demo: $(STAMP)
 	@echo "  accuracies:        results/eval/{model}/summary.json for base and every checkpoint"
 	@echo "  dictionaries:      results/dicts/{sae-base,cc-*,cc3}/layer-*/metrics.json"
 	@echo "  drift:             results/drift/layer-*/claims.md and *.png"
+	@echo "  accuracy table:    results/eval/accuracy.md, plots results/eval/accuracy_over_steps.png, accuracy_per_task.png"
+	@echo "  features:          results/mediation/selection.json (compact set), selection.png"
+	@echo "  interventions:     results/interventions/effects.md and effects.png"
+	@echo
+	@echo "Report: results/report/summary.md (one page, headline numbers and plots)"
+	@echo "        results/report.html (snakemake --report: every plot and table with its caption)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests

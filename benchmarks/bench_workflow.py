@@ -2,9 +2,11 @@
 
 Usage: python benchmarks/bench_workflow.py [--workdir DIR] [--configfile FILE] [--repeat N] [--build] [TARGET ...]
 
+- whole run (--build): the targets are built first in DIR (on --configfile, e.g. configs/test.yaml
+  for a quick figure); from an empty DIR this is the embedded default from nothing to the report
+  (target <= 15 min), printed with the summed job time per stage from logs/benchmarks/.
 - no-op: `snakemake --cores all` in DIR (default: the repository, i.e. the embedded default's
-  results/) when every output is up to date (target <= 5 s). With --build, the targets are built
-  first (in DIR, on --configfile, e.g. configs/test.yaml for a quick figure), untimed.
+  results/) when every output is up to date (target <= 5 s).
   TARGETs restrict both to those files (default: rule all).
 - paper-scale dry run: `snakemake --configfile configs/qwen3-4b.yaml -n` (target <= 10 s), run in
   a scratch folder so it sees no results at all (every job is planned).
@@ -41,6 +43,18 @@ def report(name: str, times: list[float], note: str) -> None:
     print(f"{name}: best {min(times):.2f} s, median {statistics.median(times):.2f} s over {len(times)} runs; {note}")
 
 
+def stage_times(bench_dir: Path) -> None:
+    """Summed job wall seconds per stage (first folder under logs/benchmarks/), from the rules' benchmark files."""
+    sums: dict[str, list[float]] = {}
+    for f in sorted(bench_dir.rglob("*.tsv")):
+        rows = f.read_text().splitlines()
+        if len(rows) >= 2:
+            stage = f.relative_to(bench_dir).parts[0].removesuffix(".tsv")
+            sums.setdefault(stage, []).append(float(rows[-1].split("\t")[0]))
+    for stage, t in sorted(sums.items(), key=lambda kv: -sum(kv[1])):
+        print(f"  {stage:<14} {len(t):3d} jobs, {sum(t):7.1f} s summed, longest {max(t):6.1f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, default=ROOT)
@@ -56,8 +70,13 @@ def main() -> None:
     wd = args.workdir.resolve()
     if args.build:
         wd.mkdir(parents=True, exist_ok=True)
-        dt, _ = snakemake(wd, *cfg, "--cores", "all", *args.targets)
-        print(f"build (untimed figure, for reference): {dt:.1f} s")
+        fresh = not (wd / "results").exists()
+        dt, out = snakemake(wd, *cfg, "--cores", "all", *args.targets)
+        m = re.search(r"(\d+) of \1 steps", out)
+        jobs = f", {m.group(1)} jobs" if m else ""
+        label = "whole run from empty results/ (target <= 900 s)" if fresh else "build (results/ was not empty)"
+        print(f"{label}: {dt:.1f} s{jobs}")
+        stage_times(wd / "logs" / "benchmarks")
     times = []
     for _ in range(args.repeat):
         dt, out = snakemake(wd, *cfg, "--cores", "all", *args.targets)

@@ -55,7 +55,7 @@ rule activations:
         logfile("acts/{model}/part-{shard}"),
     benchmark:
         benchfile("acts/{model}/part-{shard}")
-    threads: config["threads"]
+    threads: config["activations"]["threads"]
     resources:
         mem_mb=4000,
         runtime=30,

@@ -21,7 +21,7 @@ rule eval:
         benchfile("eval/{model}")
     conda:
         "../envs/featdrift.yaml"
-    threads: config["threads"]
+    threads: config["eval"]["threads"]
     resources:
         mem_mb=4000,
         runtime=60,

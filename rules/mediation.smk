@@ -47,7 +47,7 @@ rule select:
         benchfile("mediation/select")
     conda:
         "../envs/featdrift.yaml"
-    threads: config["threads"]
+    threads: config["eval"]["threads"]
     resources:
         mem_mb=4000,
         runtime=30,
@@ -86,7 +86,7 @@ rule intervene:
         mode="disable|amplify",
     conda:
         "../envs/featdrift.yaml"
-    threads: config["threads"]
+    threads: config["eval"]["threads"]
     resources:
         mem_mb=4000,
         runtime=120,

@@ -86,6 +86,7 @@ def test_select_and_intervene_on_the_tiny_config(tiny_run):
     for png in ("eval/accuracy_over_steps.png", "eval/accuracy_per_task.png", "mediation/selection.png",
                 "interventions/effects.png"):
         assert (r / png).stat().st_size > 5000, png
+    assert sel["compact_set"], "configs/test.yaml should give RL critical samples (base steps, RL format reward)"
     if sel["compact_set"]:
         samples = pd.read_parquet(r / "interventions/disable/samples.parquet")
         rl_final = sel["models"]["rl"]

@@ -68,3 +68,21 @@ def test_corpus_mixes_every_family_and_excludes_task_prompts():
             assert c.text.str.startswith(stem).any(), t
     assert not any(t.startswith("Compute 1+2+3.\n") for t in c.text)
     assert c.equals(build_corpus(cfg, 0, excluded, {}))
+
+
+def test_step_facts_are_correct_single_steps_and_seeded():
+    from featdrift.tasks.corpus import step_facts
+    from featdrift.tasks.registry import rng_for
+
+    facts = step_facts(rng_for(0, "corpus", "facts"), 300, {"min_terms": 2, "max_terms": 3, "max_operand": 20})
+    assert len(facts) == 300 and facts == step_facts(rng_for(0, "corpus", "facts"), 300,
+                                                     {"min_terms": 2, "max_terms": 3, "max_operand": 20})
+    for f in facts:
+        m = re.fullmatch(r"(-?\d+)([+-])(\d+)=(-?\d+)", f)
+        assert m, f
+        a, op, b, c = int(m[1]), m[2], int(m[3]), int(m[4])
+        assert c == (a + b if op == "+" else a - b)
+    cfg = {"n_docs": 400, "mix": {"in_domain": 0.25, "facts": 0.45, "choice": 0.18, "generic": 0.12},
+           "in_domain_params": {}, "direct_share": 0.7}
+    docs = build_corpus(cfg, 0, set(), {})["text"].tolist()
+    assert sum(bool(re.fullmatch(r"-?\d+[+-]\d+=-?\d+", d)) for d in docs) == 180

@@ -24,6 +24,7 @@ def atomic_path(path: str | os.PathLike):
     os.chmod(tmp, 0o644)  # mkstemp's 0600 would survive the rename
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o644)  # writers that replace the file (safetensors) leave 0600 behind
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -39,6 +40,9 @@ def atomic_dir(path: str | os.PathLike):
     tmp.chmod(0o755)  # mkdtemp's 0700 would survive the rename
     try:
         yield tmp
+        for f in tmp.rglob("*"):
+            if f.is_file():
+                f.chmod(0o644)  # save_pretrained writes safetensors 0600
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

@@ -23,7 +23,12 @@ def _copy(src, dest_dir: Path) -> str:
 
 
 def _img(link: str, alt: str) -> str:
-    return f"![{alt}]({link})"
+    return f"![{alt}]({link})\n"
+
+
+def _demote(md: str) -> str:
+    """Nest a stage's own Markdown headings under the summary's section heading."""
+    return "\n".join("###" + line if line.startswith("#") else line for line in md.splitlines())
 
 
 def summary_markdown(inp: dict, cfg: dict, dest_dir: Path) -> str:
@@ -38,7 +43,7 @@ def summary_markdown(inp: dict, cfg: dict, dest_dir: Path) -> str:
     lines += ["## Drift: the three claims", ""]
     for path in inp["claims"]:
         lines += [f"Layer {Path(path).parent.name.removeprefix('layer-')}:", "",
-                  Path(path).read_text().replace("### ", "#### "), ""]
+                  _demote(Path(path).read_text()), ""]
     lines += [_img(_copy(p, dest_dir), "drift") for p in inp["drift_plots"]] + [""]
     used = sel["tasks_used"]
     lines += ["## Generalization features", "",

@@ -18,7 +18,7 @@ from ..determinism import set_determinism
 from ..io import atomic_path
 from ..models.load import load_model
 from .probe import read_probe, shard_range, tokenizer_hash
-from .store import HOOK, act_batch, act_schema
+from .store import HOOK, act_batch, act_schema, shard_writer
 
 log = logging.getLogger(__name__)
 TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
@@ -114,24 +114,53 @@ def capture_shard(model_name: str, model_path: str, probe_path: str, layers: lis
     return {"sequences": len(token_ids), "tokens": n_rows, "layers": layers}
 
 
+def length_chunks(lengths: list[int], pass_cost: int = 128) -> list[list[int]]:
+    """The sequences of one batch grouped for forward passes, to compute less padding.
+
+    Sorted by length (longest first), cut where the padded token slots saved outweigh one
+    more forward pass (`pass_cost` token slots); a batch of equal lengths stays one pass.
+    Depends on the lengths alone, so every model of a probe set gets the same passes."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    sl = [lengths[i] for i in order]
+    n = len(sl)
+    best, cut = [0] + [None] * n, [0] * (n + 1)
+    for j in range(1, n + 1):  # best grouping of the j longest: its last pass is sl[i:j], padded to sl[i]
+        for i in range(j):
+            c = best[i] + (j - i) * sl[i] + pass_cost
+            if best[j] is None or c < best[j]:
+                best[j], cut[j] = c, i
+    chunks, j = [], n
+    while j > 0:
+        chunks.append(order[cut[j] : j])
+        j = cut[j]
+    return chunks[::-1]
+
+
 def write_shards(model, pad_id: int, seq_ids, token_ids: list[list[int]], layers: list[int], meta: dict,
                  batch_size: int, out_paths: dict[int, str], stop_early: bool = True) -> None:
-    """Forward the sequences in batches and write one Parquet file per layer (one row group per batch)."""
+    """Forward the sequences in batches and write one Parquet file per layer (one row group per batch).
+
+    A batch's rows are its sequences' tokens in order; the forward passes behind them group
+    the batch's sequences by length (length_chunks), so that little compute goes to padding."""
     d, dtype = int(meta["d_model"]), meta["dtype"]
     schemas = {L: act_schema(d, dtype, {**meta, "layer": L}) for L in layers}
     with contextlib.ExitStack() as stack:
         tmps = {L: stack.enter_context(atomic_path(out_paths[L])) for L in layers}
-        # No dictionary encoding of `act` (float data: costly and useless).
-        writers = {L: stack.enter_context(pq.ParquetWriter(tmps[L], schemas[L], use_dictionary=["seq_id", "pos", "token_id"]))
-                   for L in layers}
+        writers = {L: stack.enter_context(shard_writer(tmps[L], schemas[L])) for L in layers}
         for b in range(0, len(token_ids), batch_size):
             seqs = token_ids[b : b + batch_size]
-            ids, lengths = pad_batch(seqs, pad_id)
-            acts = run_capture(model, ids.to(model.device), layers, stop_early)
-            mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
-            pos = torch.arange(ids.shape[1]).expand_as(ids)[mask].numpy().astype(np.int32)
-            sid = np.repeat(np.asarray(seq_ids[b : b + batch_size]), lengths.numpy()).astype(np.int32)
-            tid = ids[mask].numpy().astype(np.int32)
+            lengths = np.array([len(s) for s in seqs])
+            rows = {L: [None] * len(seqs) for L in layers}
+            for chunk in length_chunks(lengths.tolist()):
+                ids, lens = pad_batch([seqs[i] for i in chunk], pad_id)
+                acts = run_capture(model, ids.to(model.device), layers, stop_early)
+                for L in layers:
+                    a = acts[L].to("cpu")
+                    for r, i in enumerate(chunk):
+                        rows[L][i] = a[r, : int(lens[r])]
+            pos = np.concatenate([np.arange(n, dtype=np.int32) for n in lengths])
+            sid = np.repeat(np.asarray(seq_ids[b : b + batch_size]), lengths).astype(np.int32)
+            tid = np.concatenate([np.asarray(s, dtype=np.int32) for s in seqs])
             for L in layers:
-                x = acts[L].to("cpu")[mask].to(TORCH_DTYPES[dtype]).numpy()
+                x = torch.cat(rows[L]).to(TORCH_DTYPES[dtype]).numpy()
                 writers[L].write_batch(act_batch(schemas[L], sid, pos, tid, x))

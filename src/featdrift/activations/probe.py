@@ -12,7 +12,8 @@ import hashlib
 import numpy as np
 import pyarrow as pa
 
-from ..io import read_parquet, write_parquet
+from ..io import write_parquet
+from ..tasks.build import load_split
 from ..tasks import world
 from ..tasks.registry import TASKS, rng_for
 
@@ -54,7 +55,7 @@ def build_probe(task_files: dict[str, str], tok, cfg: dict, seed: int) -> tuple[
     rng = rng_for(seed, "probe")
     pools = {}
     for task, path in sorted(task_files.items()):
-        rows = read_parquet(path).to_dict("records")
+        rows = load_split(path).to_dict("records")
         rng_for(seed, "probe", task).shuffle(rows)
         pools[task] = [task_text(task, r) for r in rows]
     tasks = sorted(pools)

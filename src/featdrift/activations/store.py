@@ -37,12 +37,27 @@ def act_schema(d_model: int, dtype: str, meta: dict) -> pa.Schema:
 
 
 def act_batch(schema: pa.Schema, seq_id: np.ndarray, pos: np.ndarray, token_id: np.ndarray, act: np.ndarray) -> pa.RecordBatch:
-    """A record batch from flat numpy arrays; `act` (n, d) is wrapped without a per-row copy."""
+    """A record batch from flat numpy arrays; `act` (n, d) is wrapped without a per-row copy.
+
+    Refuses NaN or inf activations (float16 overflows to inf above 65504: use dtype float32)."""
     d = act.shape[1]
+    if not np.isfinite(act).all():
+        meta = _decode_meta(schema.metadata)
+        raise ShardError(f"activations of model {meta.get('model')!r} at layer {meta.get('layer')} (shard "
+                         f"{meta.get('shard')}) hold {int((~np.isfinite(act)).sum())} NaN or inf values "
+                         f"(activations.dtype {meta.get('dtype')}; float16 overflows above 65504)")
     values = pa.array(np.ascontiguousarray(act).reshape(-1), type=schema.field("act").type.value_type)
     return pa.RecordBatch.from_arrays(
         [pa.array(seq_id, pa.int32()), pa.array(pos, pa.int32()), pa.array(token_id, pa.int32()),
          pa.FixedSizeListArray.from_arrays(values, d)], schema=schema)
+
+
+def shard_writer(path, schema: pa.Schema) -> pq.ParquetWriter:
+    """The Parquet writer of activation shards. Dictionary encoding and min/max statistics
+    only for the integer columns: on the float `act` values they cost write time and help no reader.
+    Page checksums (CRC32), verified by the reader, make corrupted values an error rather than data."""
+    ints = [f.name for f in schema if f.name != "act"]
+    return pq.ParquetWriter(path, schema, use_dictionary=ints, write_statistics=ints, write_page_checksum=True)
 
 
 def _decode_meta(raw) -> dict:
@@ -136,7 +151,8 @@ class ActivationStore:
         key = (m, i)
         f = self._open.get(m)
         if f is None or f[0] != key:
-            f = (key, pq.ParquetFile(self.paths[m][i], memory_map=False))
+            # Page CRCs, where the writer stored them, catch corruption that leaves the file readable.
+            f = (key, pq.ParquetFile(self.paths[m][i], memory_map=False, page_checksum_verification=True))
             self._open[m] = f
         return f[1]
 
@@ -157,6 +173,9 @@ class ActivationStore:
             elif not (np.array_equal(seq, seq0) and np.array_equal(pos, pos0)):
                 raise ShardError(f"{path}: rows of row group {g} do not pair with {self.paths[0][i]} by (seq_id, pos)")
             acts_to_torch(t.column("act"), out=x[:, m, :])
+            if not torch.isfinite(x[:, m, :]).all():
+                bad = int((~torch.isfinite(x[:, m, :])).sum())
+                raise ShardError(f"{path}: row group {g} holds {bad} NaN or inf activation values")
         return torch.from_numpy(seq0.astype(np.int64)), torch.from_numpy(pos0.astype(np.int64)), x
 
     def __iter__(self):

@@ -112,6 +112,7 @@ def preservation_model_job(dict_dir, shards: list[str], model_dir, probe, holdou
     if D.M != 1:
         raise ValueError(f"{dict_dir}: preservation needs a single-model SAE, this dictionary has models {c['models']}")
     store = ActivationStore([shards])
+    D.check_fits(store.d_model, store.models[0])  # name the checkpoint, not the SAE's own model
 
     def batches():
         rows = 0

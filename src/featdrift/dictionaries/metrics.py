@@ -103,6 +103,7 @@ def ce_recovered(D: Dictionary, model_paths: list[str], probe_path: str, layer: 
     clean = []
     for path in model_paths:
         model, _ = load_model(path, trust_remote_code=trust_remote_code)
+        D.check_fits(model.config.hidden_size, str(path))
         tot = cnt = 0
         for bi, (ids, lengths) in enumerate(batches):
             cap = []

@@ -17,8 +17,10 @@ threshold `thresholds[m]`, calibrated so that its L0 matches the joint L0.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -55,7 +57,7 @@ class Dictionary(torch.nn.Module):
         if self.arch == "relu":
             return torch.relu(pre)
         if train:
-            return batch_topk(torch.relu(pre), self.k)
+            return batch_topk(pre, self.k)
         th = self.threshold if threshold is None else threshold
         if th is None:
             raise ValueError("batchtopk dictionary has no inference threshold yet")
@@ -75,6 +77,7 @@ class Dictionary(torch.nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Joint features of raw activations x (B, M, d)."""
+        self.check_fits(x.shape[-1], ", ".join(map(str, self.cfg.get("models", []))) or "?")
         return self.activate(self.pre(self.scale(x)))
 
     def decode(self, f: torch.Tensor) -> torch.Tensor:
@@ -90,6 +93,7 @@ class Dictionary(torch.nn.Module):
     def encode_model(self, m: int | str, x: torch.Tensor) -> torch.Tensor:
         """Per-model readout f^m(x^m) from model m's raw activations alone: (..., d) -> (..., n)."""
         m = self.model_index(m)
+        self.check_fits(x.shape[-1], (self.cfg.get("models") or [str(m)])[m])
         pre = self.pre_model(m, x)
         if self.arch == "relu":
             return torch.relu(pre)
@@ -106,6 +110,14 @@ class Dictionary(torch.nn.Module):
         """(n, d): model m's decoder directions in raw units (for x' = x + sum_k (c-1) f_k W_dec,k^m)."""
         m = self.model_index(m)
         return self.W_dec[m] / self.scales[m]
+
+    def check_fits(self, width: int, model: str) -> None:
+        """A dictionary applies only to activations (or a model) of its own width d_model."""
+        if width != self.d:
+            where = getattr(self, "source", None) or self.cfg.get("name", "(unsaved)")
+            layer = f" at layer {self.cfg['layer']}" if "layer" in self.cfg else ""
+            raise ValueError(f"dictionary {where} (d_model {self.d}) does not fit model {model!r}: its activations"
+                             f"{layer} have width {width}")
 
     def model_index(self, m: int | str) -> int:
         if isinstance(m, str):
@@ -134,15 +146,45 @@ class Dictionary(torch.nn.Module):
         write_json(directory / "cfg.json", self.config())
 
 
-def batch_topk(acts: torch.Tensor, k: int, return_kept: bool = False):
-    """Keep the k * B largest entries of the (B, n) non-negative batch, zero elsewhere.
+_SAMPLE_STRIDES = (61, 67, 71, 73, 79, 83, 89, 97)  # primes: one of them is coprime with n
 
-    With return_kept, also (values, flat indices) of the kept entries."""
-    flat = acts.flatten()
-    kk = min(k * acts.shape[0], flat.numel())
-    vals, idx = flat.topk(kk, sorted=False)
-    out = torch.zeros_like(flat).scatter(0, idx, vals).view_as(acts)
-    return (out, vals, idx) if return_kept else out
+
+def batch_topk_threshold(pre: torch.Tensor, k: int) -> float:
+    """The (k * B)-th largest entry of relu(pre) for a (B, n) batch: exact and deterministic.
+
+    Selection without sorting or a top-k of the whole batch: a strided sample (stride
+    coprime with n, so every latent is sampled) gives a lower bound that about 1.5kB
+    entries pass; the exact order statistic is then selected among those candidates
+    (among all entries if fewer than kB pass). The result does not depend on the sample."""
+    flat = pre.detach().reshape(-1)
+    N = flat.numel()
+    kk = min(k * pre.shape[0], N)
+    if flat.device.type != "cpu":
+        return max(float(flat.kthvalue(N - kk + 1).values), 0.0)
+    a = flat.numpy()
+    if N >= 1 << 16:
+        s = next((s for s in _SAMPLE_STRIDES if math.gcd(s, pre.shape[-1]) == 1), 1)
+        sample = a[::s]
+        m = min(sample.size, 3 * kk // (2 * s) + 1)
+        lower = np.partition(sample, sample.size - m)[sample.size - m]
+        cand = np.compress(a >= lower, a)
+        if cand.size >= kk:
+            return max(float(np.partition(cand, cand.size - kk)[cand.size - kk]), 0.0)
+    return max(float(np.partition(a, N - kk)[N - kk]), 0.0)
+
+
+def batch_topk(pre: torch.Tensor, k: int, threshold: float | None = None) -> torch.Tensor:
+    """BatchTopK of a (B, n) pre-activation: keep the k * B largest entries of relu(pre), zero elsewhere.
+
+    One fused elementwise op (and one in backward): entries >= the (k * B)-th largest
+    value, if positive. Entries tied with that value are all kept (measure zero for real data).
+    `threshold` is batch_topk_threshold(pre, k) if the caller has it already."""
+    th = batch_topk_threshold(pre, k) if threshold is None else threshold
+    # F.threshold keeps x > th; the largest float32 below th keeps x >= th. Never below 0 (ReLU).
+    if th > 0:
+        t = torch.tensor(th, dtype=pre.dtype)
+        th = max(float(torch.nextafter(t, torch.tensor(-math.inf, dtype=pre.dtype))), 0.0)
+    return torch.nn.functional.threshold(pre, max(th, 0.0), 0.0)
 
 
 def load_dictionary(path: str | Path) -> tuple[Dictionary, dict]:
@@ -158,5 +200,6 @@ def load_dictionary(path: str | Path) -> tuple[Dictionary, dict]:
     with torch.no_grad():
         for t in TENSORS:
             getattr(d, t).copy_(tensors[t])
+    d.source = str(path)
     d.eval()
     return d, cfg

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import math
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..activations.store import ActivationStore
 from ..determinism import set_determinism
-from .model import Dictionary, batch_topk
+from .model import Dictionary, batch_topk, batch_topk_threshold
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +42,25 @@ def take_rows(store: ActivationStore, n: int, holdout_every: int, train: bool = 
 def row_batches(store: ActivationStore, batch_size: int, buffer_rows: int, gen: torch.Generator, holdout_every: int):
     """Endless (batch_size, M, d) training batches: row groups in a fresh random order each pass,
     rows shuffled inside a buffer of `buffer_rows`."""
-    buf, n = [], 0
+    buf, keep, n = [], [], 0
     while True:
         for u in torch.randperm(len(store.units), generator=gen).tolist():
             sid, _pos, x = store.read(store.units[u])
-            x = x[is_train_row(sid, holdout_every)]
+            k = is_train_row(sid, holdout_every)
             buf.append(x)
-            n += len(x)
+            keep.append(k)
+            n += int(k.sum())
             if n < max(buffer_rows, batch_size):
                 continue
-            allx = torch.cat(buf)
-            allx = allx[torch.randperm(len(allx), generator=gen)]
-            full = len(allx) // batch_size * batch_size
+            # One gather per batch picks the kept rows in a random order (no copy of the filtered buffer).
+            allx = torch.cat(buf) if len(buf) > 1 else buf[0]
+            rows = torch.cat(keep).nonzero().squeeze(1)
+            rows = rows[torch.randperm(len(rows), generator=gen)]
+            full = len(rows) // batch_size * batch_size
             for b in range(0, full, batch_size):
-                yield allx[b : b + batch_size]
-            buf, n = [allx[full:].clone()], len(allx) - full
+                yield allx.index_select(0, rows[b : b + batch_size])
+            rest = allx.index_select(0, rows[full:])
+            buf, keep, n = [rest], [torch.ones(len(rest), dtype=torch.bool)], len(rest)
             del allx
 
 
@@ -83,6 +89,26 @@ def normalize_decoder(D: Dictionary) -> None:
         D.W_dec.div_(D.dec_norms().sum(0).clamp_min(1e-8)[None, :, None])
 
 
+def adam(D: Dictionary, lr: float) -> torch.optim.Adam:
+    """Adam; the fused CPU kernel where this torch has it (one pass over each parameter)."""
+    try:
+        return torch.optim.Adam(D.parameters(), lr=lr, betas=(0.9, 0.999), fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(D.parameters(), lr=lr, betas=(0.9, 0.999))
+
+
+def aux_loss(pre: torch.Tensor, e: torch.Tensor, W_dec: torch.Tensor, dead: torch.Tensor, aux_k: int) -> torch.Tensor:
+    """AuxK: the residual e (B, M*d) reconstructed from the top-`aux_k` dead latents of each token
+    (by relu(pre)), relative to ||e||^2. Only the dead latents' columns and decoder rows are touched."""
+    idx = dead.nonzero().squeeze(1)
+    post = torch.relu(pre.index_select(1, idx))
+    if aux_k < len(idx):
+        vals, top = post.topk(aux_k, dim=-1, sorted=False)
+        post = torch.zeros_like(post).scatter(-1, top, vals)
+    e_hat = post @ W_dec.index_select(0, idx)
+    return F.mse_loss(e_hat, e, reduction="sum") / e.pow(2).sum().clamp_min(1e-8)
+
+
 def train_dictionary(store: ActivationStore, models: list[str], cfg: dict, seed: int, threads: int = 1,
                      meta: dict | None = None) -> tuple[Dictionary, list[dict]]:
     """(trained Dictionary with thresholds calibrated, training curve rows)."""
@@ -100,49 +126,48 @@ def train_dictionary(store: ActivationStore, models: list[str], cfg: dict, seed:
     init_dictionary(D, sample, gen)
     if arch == "batchtopk":
         normalize_decoder(D)
-    opt = torch.optim.Adam(D.parameters(), lr=cfg["lr"], betas=(0.9, 0.999))
+    opt = adam(D, cfg["lr"])
     bs = cfg["batch_size"]
     steps = max(1, cfg["tokens"] // bs)
     batches = row_batches(store, bs, cfg["buffer_rows"], gen, hold)
     since_fired = torch.zeros(n)
     thr_sum, thr_n = 0.0, 0
     curve = []
+    # The step as plain 2-D matmuls of the (B, M*d) batch: encoder (M*d, n) and decoder (n, M*d)
+    # (a view of W_dec for M = 1, a copy of W_dec's n*M*d entries otherwise); the input needs no gradient.
+    W_enc, b_enc, b_dec = D.W_enc.view(M * d, n), D.b_enc, D.b_dec.view(M * d)
     for step in range(steps):
-        xs = D.scale(next(batches))
+        xs = next(batches).reshape(bs, M * d) * D.scales.repeat_interleave(d)
         fac = lr_factor(step, steps)
         for g in opt.param_groups:
             g["lr"] = cfg["lr"] * fac
-        pre = D.pre(xs)
+        W_dec = D.W_dec.transpose(0, 1).reshape(n, M * d)
+        pre = torch.addmm(b_enc, xs, W_enc)
         aux = torch.zeros(())
         if arch == "relu":
             f = torch.relu(pre)
-            xhat = D.decode_scaled(f)
+            xhat = torch.addmm(b_dec, f, W_dec)
             lam = cfg["l1_coeff"] * min(1.0, (step + 1) / max(1, int(steps * cfg["l1_warmup"])))
-            sparsity = (f * D.dec_norms().sum(0)).sum(-1).mean()
-            rec = (xs - xhat).pow(2).sum((-1, -2)).mean()
+            sparsity = (f @ D.dec_norms().sum(0)).mean()
+            rec = F.mse_loss(xhat, xs, reduction="sum") / bs
             loss = rec + lam * sparsity
         else:
-            post = torch.relu(pre)
-            f, kept_vals, kept_idx = batch_topk(post, D.k, return_kept=True)
-            xhat = D.decode_scaled(f)
-            rec = (xs - xhat).pow(2).sum((-1, -2)).mean()
+            kth = batch_topk_threshold(pre, D.k)
+            f = batch_topk(pre, D.k, threshold=kth)
+            xhat = torch.addmm(b_dec, f, W_dec)
+            rec = F.mse_loss(xhat, xs, reduction="sum") / bs
             dead = since_fired >= cfg["dead_tokens"]
             n_dead = int(dead.sum())
             if n_dead and cfg["aux_coeff"] > 0:
-                e = (xs - xhat).detach()
-                masked = post.masked_fill(~dead, 0.0)
-                kk = min(cfg["aux_k"], n_dead)
-                vals, idx = masked.topk(kk, dim=-1)
-                f_aux = torch.zeros_like(post).scatter(-1, idx, vals)
-                e_hat = torch.einsum("bn,mnd->bmd", f_aux, D.W_dec)
-                aux = (e - e_hat).pow(2).sum((-1, -2)).mean() / e.pow(2).sum((-1, -2)).mean().clamp_min(1e-8)
+                aux = aux_loss(pre, (xs - xhat).detach(), W_dec, dead, cfg["aux_k"])
             loss = rec + cfg["aux_coeff"] * aux
             # Global inference threshold: mean over the second half of training of the batch's smallest kept activation.
             if step >= steps // 2:
-                kept = kept_vals.detach()
-                kept = kept[kept > 0] if bool((kept <= 0).any()) else kept
-                if kept.numel():
-                    thr_sum += float(kept.min())
+                if kth <= 0:  # fewer than k*B positive entries: all positive ones are kept
+                    kept = f.detach()[f.detach() > 0]
+                    kth = float(kept.min()) if kept.numel() else 0.0
+                if kth > 0:
+                    thr_sum += kth
                     thr_n += 1
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -152,13 +177,10 @@ def train_dictionary(store: ActivationStore, models: list[str], cfg: dict, seed:
             normalize_decoder(D)
         with torch.no_grad():
             since_fired += bs
-            if arch == "batchtopk":
-                since_fired[kept_idx[kept_vals > 0] % n] = 0
-            else:
-                since_fired[(f > 0).any(0)] = 0
+            since_fired[f.detach().sum(0) > 0] = 0  # f >= 0: a positive column sum means the latent fired
         if step % max(1, steps // 50) == 0 or step == steps - 1:
             with torch.no_grad():
-                var = (xs - xs.mean(0)).pow(2).sum((-1, -2)).mean()
+                var = (xs - xs.mean(0)).pow(2).sum(-1).mean()
                 row = {"step": step, "tokens": (step + 1) * bs, "loss": float(loss), "fvu": float(rec / var),
                        "l0": float((f > 0).sum(-1).float().mean()), "aux": float(aux),
                        "dead_frac": float((since_fired >= cfg["dead_tokens"]).float().mean()), "lr": cfg["lr"] * fac}
@@ -180,8 +202,8 @@ def calibrate_readout(D: Dictionary, x: torch.Tensor) -> None:
     target = max(1, round(joint_l0 * len(x)))
     ths = []
     for m in range(D.M):
-        pre = D.pre_model(m, x[:, m]).flatten()
-        kth = pre.topk(min(target + 1, pre.numel())).values[-1]
-        ths.append(max(0.0, float(kth)))
+        pre = D.pre_model(m, x[:, m]).flatten().numpy()
+        r = max(0, pre.size - min(target + 1, pre.size))  # the (target + 1)-th largest entry
+        ths.append(max(0.0, float(np.partition(pre, r)[r])))
     D.thresholds = ths
     D.cfg["joint_l0_calibration"] = joint_l0

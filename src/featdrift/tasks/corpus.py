@@ -15,14 +15,29 @@ def as_text(task: str, item: dict, direct: bool = False) -> str:
     return f"{item['question']} {item['answer']}."
 
 
+def step_facts(rng, n: int, params: dict) -> list[str]:
+    """`n` one-line facts such as `17-4=13`, drawn as the worked lines of fresh in-domain items.
+
+    They follow the operand distribution of every step of a worked solution, so a
+    base that reads them computes each step well; this is what makes worked answers
+    far more accurate than direct ones, and gives RL a reward gradient towards them.
+    """
+    out: list[str] = []
+    while len(out) < n:
+        lines = world.arithmetic(rng, **params)["completion"].splitlines()[:-1]
+        out += lines[: n - len(out)]
+    return out
+
+
 def build_corpus(cfg: dict, seed: int, exclude_prompts: set[str], task_params: dict) -> pd.DataFrame:
-    """`cfg["n_docs"]` documents: a `cfg["mix"]` share each of in-domain, multiple-choice and generic text.
+    """`cfg["n_docs"]` documents: a `cfg["mix"]` share each of in-domain, step facts, multiple-choice and generic text.
 
     The in-domain generator takes `cfg["in_domain_params"]` over the task's own
     parameters, and a `cfg["direct_share"]` of in-domain documents give the answer
     without working: the base then mostly answers directly (and often wrongly),
     while worked answers, which it can also produce, are what SFT teaches and RL
-    can find by sampling and reinforce.
+    can find by sampling and reinforce. An optional `mix["facts"]` share is
+    one-line step facts (`step_facts`), drawn with the same parameters.
 
     In-domain train and test prompts are excluded: base accuracy measures a skill, not recall,
     and SFT/RL train on prompts the base has never seen.
@@ -32,7 +47,8 @@ def build_corpus(cfg: dict, seed: int, exclude_prompts: set[str], task_params: d
     total = sum(mix.values())
     n_in = round(n_docs * mix["in_domain"] / total)
     n_mc = round(n_docs * mix["choice"] / total)
-    n_gen = n_docs - n_in - n_mc
+    n_facts = round(n_docs * mix.get("facts", 0.0) / total)
+    n_gen = n_docs - n_in - n_mc - n_facts
     mc_tasks = [t for t, s in TASKS.items() if s.kind == "choice"]
     items = draw_unique(IN_DOMAIN, seed, n_in, exclude_prompts, task_params.get(IN_DOMAIN), stream="corpus")
     n_direct = round(n_in * cfg.get("direct_share", 0.0))
@@ -41,6 +57,7 @@ def build_corpus(cfg: dict, seed: int, exclude_prompts: set[str], task_params: d
     for t, n in zip(mc_tasks, per):
         rng = rng_for(seed, "corpus", t)
         docs += [as_text(t, TASKS[t].make(rng, **task_params.get(t, {}))) for _ in range(n)]
+    docs += step_facts(rng_for(seed, "corpus", "facts"), n_facts, task_params.get(IN_DOMAIN, {}))
     rng = rng_for(seed, "corpus", "generic")
     docs += [world.generic(rng)["text"] for _ in range(n_gen)]
     rng_for(seed, "corpus", "order").shuffle(docs)
