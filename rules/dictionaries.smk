@@ -63,6 +63,8 @@ rule sae:
         logfile("dicts/sae-{model}/layer-{layer}"),
     benchmark:
         benchfile("dicts/sae-{model}/layer-{layer}")
+    # as soon as base's activations exist: every preservation job waits on it
+    priority: 10
     threads: config["threads"]
     resources:
         mem_mb=4000,

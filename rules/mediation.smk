@@ -45,6 +45,8 @@ rule select:
         logfile("mediation/select"),
     benchmark:
         benchfile("mediation/select")
+    # the selection and interventions are the run's longest tail
+    priority: 10
     conda:
         "../envs/featdrift.yaml"
     threads: config["eval"]["threads"]
@@ -84,6 +86,8 @@ rule intervene:
         benchfile("interventions/{mode}")
     wildcard_constraints:
         mode="disable|amplify",
+    # the selection and interventions are the run's longest tail
+    priority: 10
     conda:
         "../envs/featdrift.yaml"
     threads: config["eval"]["threads"]
