@@ -37,7 +37,7 @@ demo: $(STAMP)
 	@echo "        results/report.html (snakemake --report: every plot and table with its caption)"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --durations=12
 
 fmt: $(STAMP)
 	$(BIN)/snakefmt Snakefile rules
