@@ -105,13 +105,14 @@ def test_disabling_a_set_subtracts_exactly_its_decoder_contributions(base, arch)
 
 
 def test_feature_id_out_of_range_and_width_mismatch_are_named(base):
-    model, _, _ = base
+    model, tok, _ = base
     D = random_dictionary(model.config.hidden_size)
     with pytest.raises(ValueError, match=r"test-dict: feature id 48 out of range \(the dictionary has 48 latents\)"):
         FeatureEdit(D, "rl", [1, 48], c=0.0, name="test-dict")
     wide = random_dictionary(model.config.hidden_size * 2)
-    with pytest.raises(ValueError, match=r"d_model 64 does not fit model base \(hidden size 32\)"):
-        FeatureEdit(wide, "rl", [1], c=0.0, name="wide").check_model(model, "base")
+    with pytest.raises(ValueError, match=r"^dictionary test-dict \(d_model 64\) does not fit model '.*models/base': "
+                                         r"its activations at layer 1 have width 32$"):
+        SteeredHFLM(model, dictionary=wide, dict_model="rl", features=[1], scale=0.0, tokenizer=tok)
     with pytest.raises(ValueError, match=r"model 'sft' is not in this dictionary"):
         FeatureEdit(D, "sft", [1], c=0.0)
 

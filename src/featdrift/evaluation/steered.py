@@ -38,7 +38,7 @@ class FeatureEdit:
             self.b_enc = D.b_enc[idx].detach().clone()
             self.W_dec = D.decoder_raw(m)[idx].detach().clone()
         self.threshold = None if D.arch == "relu" else D.thresholds[m]
-        self.features, self.c, self.d, self.name = feats, float(c), D.d, name
+        self.features, self.c, self.name = feats, float(c), name
 
     def readout(self, x: torch.Tensor) -> torch.Tensor:
         """f_S^m(x): (..., d) -> (..., |S|), the per-model readout restricted to S."""
@@ -52,11 +52,6 @@ class FeatureEdit:
         if not self.features:
             return x
         return (x.float() + self.delta(x)).to(x.dtype)
-
-    def check_model(self, model, model_name: str) -> None:
-        width = getattr(model.config, "hidden_size", None)
-        if width is not None and width != self.d:
-            raise ValueError(f"{self.name}: d_model {self.d} does not fit model {model_name} (hidden size {width})")
 
 
 @contextlib.contextmanager
@@ -112,7 +107,7 @@ class SteeredHFLM(HFLM):
         if dict_model is None:
             dict_model = 0
         self.edit = FeatureEdit(dictionary, dict_model, _feature_list(features), float(scale), name=label)
-        self.edit.check_model(self.model, name)
+        dictionary.check_fits(self.model.config.hidden_size, name)
         self.edit_layer = int(dictionary.cfg["layer"] if layer is None else layer)
 
     def _model_call(self, inps, attn_mask=None, labels=None):

@@ -13,9 +13,6 @@ def pooled_readout(model, tok, prompts: list[str], D: Dictionary, dict_model: st
                    batch_size: int = 32) -> torch.Tensor:
     """(len(prompts), n_latents). Prompts are tokenized as lm-eval's HFLM does (no special tokens added)."""
     seqs = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    width = getattr(model.config, "hidden_size", D.d)
-    if width != D.d:
-        raise ValueError(f"dictionary {D.cfg.get('name')}: d_model {D.d} does not fit the model (hidden size {width})")
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     out = torch.zeros(len(seqs), D.n)
     for b in range(0, len(seqs), batch_size):

@@ -29,9 +29,7 @@ def select_job(inp, models: dict[str, str], ood_tasks: list[str], layer: int, cf
         raise ValueError(f"{inp.dictionary}: dictionary layer {dcfg.get('layer')} is not select.layer {layer}")
     loaded = {r: load_model(getattr(inp, f"{r}_model"), trust_remote_code=trust_remote_code) for r in ("base", "rl")}
     for r, (model, _) in loaded.items():
-        if model.config.hidden_size != D.d:
-            raise ValueError(f"{inp.dictionary}: d_model {D.d} does not fit model {models[r]} "
-                             f"(hidden size {model.config.hidden_size})")
+        D.check_fits(model.config.hidden_size, models[r])
     result = select(critical, ood_tasks, loaded, D, models, layer, cfg["rho"], cfg["min_tasks"], cfg["batch_size"])
     write_parquet(out.critical, critical)
     write_parquet(out.scores, result["scores"])
