@@ -1,4 +1,4 @@
-"""Decoder matrices of a dictionary directory, their per-feature norms, and model names.
+"""Decoder matrices of a dictionary directory and their per-feature norms.
 
 Norms are taken on W_dec as stored, i.e. in the dictionary's scaled units (every model's
 activations scaled to E||x|| = sqrt(d)), so that no model's norms are inflated by a
@@ -44,13 +44,3 @@ def norm_shares(norms: torch.Tensor) -> torch.Tensor:
     """(M, n) norms -> (M, n) shares norms[m] / sum_m' norms[m']; NaN where every norm is 0."""
     total = norms.sum(dim=0, keepdim=True)
     return torch.where(total > 0, norms / total.clamp_min(torch.finfo(norms.dtype).tiny), torch.nan)
-
-
-def parse_model(name: str) -> tuple[str, int]:
-    """`base` -> ("base", 0); `sft-40` -> ("sft", 40)."""
-    if name == "base":
-        return "base", 0
-    run, _, step = name.rpartition("-")
-    if not run or not step.isdigit():
-        raise ValueError(f"model name {name!r} is neither 'base' nor '<run>-<step>'")
-    return run, int(step)

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .decoders import decoder_norms, norm_shares, parse_model
+from ..models import parse_model
+from .decoders import decoder_norms, norm_shares
 
 
 def roles(models: list[str]) -> list[str]:

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .decoders import decoder_norms, norm_shares, parse_model
+from ..models import parse_model
+from .decoders import decoder_norms, norm_shares
 
 CLASSES = ("base_specific", "shared", "tuned_specific", "dead")
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .decoders import parse_model
+from ..models import parse_model
 
 
 class FeatureStats:

@@ -179,12 +179,10 @@ def batch_topk(pre: torch.Tensor, k: int, threshold: float | None = None) -> tor
     One fused elementwise op (and one in backward): entries >= the (k * B)-th largest
     value, if positive. Entries tied with that value are all kept (measure zero for real data).
     `threshold` is batch_topk_threshold(pre, k) if the caller has it already."""
-    th = batch_topk_threshold(pre, k) if threshold is None else threshold
-    # F.threshold keeps x > th; the largest float32 below th keeps x >= th. Never below 0 (ReLU).
-    if th > 0:
-        t = torch.tensor(th, dtype=pre.dtype)
-        th = max(float(torch.nextafter(t, torch.tensor(-math.inf, dtype=pre.dtype))), 0.0)
-    return torch.nn.functional.threshold(pre, max(th, 0.0), 0.0)
+    th = max(batch_topk_threshold(pre, k) if threshold is None else threshold, 0.0)  # never below 0 (ReLU)
+    if th > 0:  # F.threshold keeps x > th; the largest float below th keeps x >= th
+        th = float(torch.nextafter(torch.tensor(th, dtype=pre.dtype), torch.tensor(-math.inf, dtype=pre.dtype)))
+    return torch.nn.functional.threshold(pre, th, 0.0)
 
 
 def load_dictionary(path: str | Path) -> tuple[Dictionary, dict]:

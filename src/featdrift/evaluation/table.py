@@ -7,24 +7,17 @@ import json
 import pandas as pd
 
 from ..io import write_parquet, write_text
+from ..models import parse_model
 from ..plots import plt, save_figure
 
 ROLE_TITLE = {"in_domain": "in-domain", "ood": "out-of-domain (mean)", "heldout": "held-out (mean)"}
-
-
-def model_run_step(model: str) -> tuple[str, int]:
-    """`base` -> ("base", 0); `rl-40` -> ("rl", 40)."""
-    if model == "base":
-        return "base", 0
-    run, step = model.rsplit("-", 1)
-    return run, int(step)
 
 
 def accuracy_table(summaries: dict[str, str]) -> pd.DataFrame:
     """Long table (model, run, step, task, role, accuracy, chance) from each model's summary.json."""
     rows = []
     for model, path in summaries.items():
-        run, step = model_run_step(model)
+        run, step = parse_model(model)
         for task, s in json.loads(open(path).read()).items():
             rows.append({"model": model, "run": run, "step": step, "task": task, "role": s["role"],
                          "accuracy": float(s["accuracy"]), "chance": float(s["chance"])})

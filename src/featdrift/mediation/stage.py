@@ -28,8 +28,6 @@ def select_job(inp, models: dict[str, str], ood_tasks: list[str], layer: int, cf
     if dcfg.get("layer") != layer:
         raise ValueError(f"{inp.dictionary}: dictionary layer {dcfg.get('layer')} is not select.layer {layer}")
     loaded = {r: load_model(getattr(inp, f"{r}_model"), trust_remote_code=trust_remote_code) for r in ("base", "rl")}
-    for r, (model, _) in loaded.items():
-        D.check_fits(model.config.hidden_size, models[r])
     result = select(critical, ood_tasks, loaded, D, models, layer, cfg["rho"], cfg["min_tasks"], cfg["batch_size"])
     write_parquet(out.critical, critical)
     write_parquet(out.scores, result["scores"])
