@@ -23,7 +23,7 @@ def child(n_shards: int, rows: int, d: int, latents: int, tokens: int) -> None:
     sys.path.insert(0, str(HERE.parents[1] / "tests"))
     import numpy as np
     import torch
-    from helpers_acts import write_synthetic_shards
+    from helpers.acts import write_synthetic_shards
     from featdrift.activations.store import ActivationStore
     from featdrift.dictionaries.train import train_dictionary
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers_acts import sparse_data  # noqa: E402
+from helpers.acts import sparse_data  # noqa: E402
 
 from featdrift.activations.store import ActivationStore, act_batch, act_schema, shard_writer  # noqa: E402
 from featdrift.dictionaries.train import train_dictionary  # noqa: E402

@@ -13,7 +13,7 @@ from featdrift.activations.store import ActivationStore, ShardError, shard_meta
 from featdrift.models.load import load_model
 from featdrift.models.tokenizer import char_tokenizer
 
-from helpers_acts import ACTS, ARCH, PROBE, make_model, make_probe, make_tasks
+from helpers.acts import ACTS, ARCH, PROBE, make_model, make_probe, make_tasks
 
 LAYERS = [0, 1]
 

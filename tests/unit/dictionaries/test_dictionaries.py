@@ -13,7 +13,7 @@ from featdrift.dictionaries import load_dictionary
 from featdrift.dictionaries.build import build_dictionary
 from featdrift.dictionaries.train import train_dictionary
 
-from helpers_acts import ACTS, make_model, make_probe, matched_fraction, sparse_data, write_synthetic_shards
+from helpers.acts import ACTS, make_model, make_probe, matched_fraction, sparse_data, write_synthetic_shards
 
 BASE_CFG = {"n_latents": 64, "k": 3, "l1_coeff": 1.0, "l1_warmup": 0.05, "lr": 3e-3, "tokens": 120000,
             "batch_size": 256, "buffer_rows": 4096, "aux_k": 32, "aux_coeff": 1 / 32, "dead_tokens": 5000,
@@ -106,7 +106,7 @@ def test_build_writes_the_artifact_contract(tmp_path):
 
 def test_workflow_builds_the_base_sae(tiny_run):
     """The rules end to end on the tiny config: probe -> activation shards -> sae-base (+ SAELens export)."""
-    from conftest import snakemake
+    from helpers import snakemake
 
     snakemake(tiny_run, "results/dicts/sae-base/layer-1/metrics.json")
     out = tiny_run / "results" / "dicts" / "sae-base" / "layer-1"

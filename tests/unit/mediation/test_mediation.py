@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import snakemake
+from helpers import snakemake
 from featdrift.mediation.effects import bootstrap_ci, effects_table
 from featdrift.mediation.intervene import conditions, random_sets
 from featdrift.mediation.select import jaccard, task_scores

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from featdrift.models import load as load_mod
 from featdrift.models.load import ModelLoadError, load_model
 
-from helpers_acts import make_model
+from helpers.acts import make_model
 
 SOURCES = sorted([*(ROOT / "src/featdrift").rglob("*.py"), *(ROOT / "scripts").glob("*.py")])
 RULE_FILES = sorted([ROOT / "Snakefile", *(ROOT / "rules").glob("*.smk")])

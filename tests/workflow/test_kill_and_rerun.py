@@ -26,7 +26,7 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, TEST_CONFIG, snakemake
+from helpers import ROOT, TEST_CONFIG, snakemake
 from featdrift.activations.store import shard_meta
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from conftest import ROOT, snakemake
+from helpers import ROOT, snakemake
 from featdrift.activations.budget import BudgetError, activation_bytes, check, d_model
 from featdrift.config import load_schema, validate
 

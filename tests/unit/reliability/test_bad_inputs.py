@@ -24,7 +24,7 @@ from featdrift.models.load import load_model
 from featdrift.models.tokenizer import char_tokenizer
 from featdrift.tasks.build import load_split
 
-from helpers_acts import ACTS, ARCH, PROBE, make_model, make_probe, make_tasks
+from helpers.acts import ACTS, ARCH, PROBE, make_model, make_probe, make_tasks
 
 torch.set_num_threads(1)
 D = 16

@@ -18,7 +18,7 @@ from featdrift.analysis.nrn import nrn_features, nrn_summary, nrn_table
 from featdrift.analysis.preservation import born_died, model_stats, preservation_tables
 from featdrift.analysis.stabilization import match, overlap, stabilization_summary, stabilization_table
 from featdrift.config import ConfigError, load_schema, validate
-from tests.conftest import ROOT
+from helpers import ROOT
 
 
 @pytest.fixture

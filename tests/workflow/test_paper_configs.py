@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 @pytest.mark.parametrize("name", ["qwen3-4b", "qwen2.5-7b"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from conftest import snakemake
+from helpers import snakemake
 from featdrift.training.checkpoints import KILL_ENV, MARKER
 
 # Small GRPO groups and short completions keep the tiny runs to seconds.

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT
+from helpers import ROOT
 
 # The stages whose folders the session's local run (conftest.tiny_run) builds.
 STAGES = ["data", "models", "eval"]

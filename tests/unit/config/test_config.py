@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from conftest import ROOT, snakemake
+from helpers import ROOT, snakemake
 from featdrift.config import ConfigError, load_schema, validate
 
 SCHEMA = load_schema(ROOT / "schemas" / "config.schema.yaml")

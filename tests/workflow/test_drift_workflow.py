@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import snakemake
+from helpers import snakemake
 
 pytestmark = pytest.mark.slow
 LAYER = "layer-1"  # configs/test.yaml: activations.layers [1]

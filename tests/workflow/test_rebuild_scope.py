@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from conftest import snakemake
+from helpers import snakemake
 from featdrift.lineage import content_hash
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, TEST_CONFIG
+from helpers import ROOT, TEST_CONFIG
 from featdrift.config import load_schema, validate
 from featdrift.io import read_parquet
 from featdrift.models.load import load_model

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, snakemake
+from helpers import ROOT, snakemake
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 # The same targets as the session's local run (conftest.tiny_run): data, base model, base evaluation.
