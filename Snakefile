@@ -1,4 +1,4 @@
-# featdrift: feature-level model diffing of LLM post-training (see README.md, DESIGN.md).
+# featdrift: feature-level model diffing of LLM post-training (see README.md, docs/design.md).
 import os
 import sys
 from pathlib import Path

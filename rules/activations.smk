@@ -30,6 +30,8 @@ rule probe:
         logfile("probe"),
     benchmark:
         benchfile("probe")
+    conda:
+        "../envs/featdrift.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
@@ -55,13 +57,15 @@ rule activations:
         logfile("acts/{model}/part-{shard}"),
     benchmark:
         benchfile("acts/{model}/part-{shard}")
+    conda:
+        "../envs/featdrift.yaml"
     threads: config["activations"]["threads"]
     resources:
         mem_mb=4000,
         runtime=30,
     params:
         layers=LAYERS,
-        activations=ACTS,
+        activations=pick(ACTS, "shards", "dtype", "batch_size", "device"),
         trust_remote_code=config["base"]["trust_remote_code"],
     script:
         "../scripts/activations.py"

@@ -20,7 +20,10 @@ rule base:
         mem_mb=4000,
         runtime=60,
     params:
-        base=config["base"],
+        base={
+            **pick(config["base"], "pretrained", "trust_remote_code"),
+            "pretrain": pick(config["base"].get("pretrain") or {}, "model", "train"),
+        },
         seed=config["seed"],
     script:
         "../scripts/base.py"

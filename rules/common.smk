@@ -8,6 +8,12 @@ DATA = config["data"]
 BUILTIN = config["eval"]["builtin_tasks"]
 
 
+def pick(section, *names):
+    """The `names` of a config section: params carry only what a job reads, so that
+    changing another key (Snakemake's params trigger) reruns nothing that ignores it."""
+    return {k: section[k] for k in names if k in section}
+
+
 def res(path):
     return f"{RESULTS}/{path}"
 
@@ -39,6 +45,8 @@ def eval_tasks():
 
 
 EVAL_TASKS = eval_tasks()
+# What an lm-eval call reads (eval and intervene jobs).
+EVAL_RUN = pick(config["eval"], "batch_size", "device", "limit")
 
 
 def checkpoint_steps():

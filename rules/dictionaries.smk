@@ -2,6 +2,11 @@
 # for every checkpoint, and the three-way crosscoder (base, sft-final, rl-final).
 
 DICT_CFG = config["dictionaries"]
+# Keys only the metrics job reads: changing them remeasures the dictionaries, never retrains them.
+DICT_METRICS_KEYS = ("holdout_every", "eval_tokens", "ce_sequences")
+DICT_TRAIN = {
+    k: v for k, v in DICT_CFG.items() if k not in ("eval_tokens", "ce_sequences")
+}
 FINAL = [f"{run}-{STEPS[-1]}" for run in RUNS]
 # Dictionary name -> the models it reads, in order.
 DICTS = {"sae-base": ["base"]}
@@ -30,6 +35,9 @@ def dict_targets(wildcards=None):
 
 
 def dict_name(wildcards):
+    """The dictionary a job is about, from whichever wildcard its rule names it by."""
+    if "dict" in wildcards.keys():
+        return wildcards.dict
     return wildcards.name if "name" in wildcards.keys() else f"sae-{wildcards.model}"
 
 
@@ -42,6 +50,10 @@ def dict_inputs(wildcards):
     }
 
 
+def dict_dir(wildcards):
+    return res(f"dicts/{dict_name(wildcards)}/layer-{wildcards.layer}")
+
+
 wildcard_constraints:
     name=r"cc3|cc-(base|(sft|rl)-\d+)",
 
@@ -52,7 +64,6 @@ rule sae:
     output:
         weights=res("dicts/sae-{model}/layer-{layer}/weights.safetensors"),
         cfg=res("dicts/sae-{model}/layer-{layer}/cfg.json"),
-        metrics=res("dicts/sae-{model}/layer-{layer}/metrics.json"),
         curve=res("dicts/sae-{model}/layer-{layer}/curve.parquet"),
         saelens_cfg=res("dicts/sae-{model}/layer-{layer}/saelens/cfg.json"),
         saelens_weights=res(
@@ -65,6 +76,8 @@ rule sae:
         benchfile("dicts/sae-{model}/layer-{layer}")
     # as soon as base's activations exist: every preservation job waits on it
     priority: 10
+    conda:
+        "../envs/featdrift.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
@@ -72,12 +85,11 @@ rule sae:
     params:
         name=dict_name,
         models=lambda wc: dict_models(dict_name(wc)),
-        dictionaries=DICT_CFG,
+        dictionaries=DICT_TRAIN,
         seed=config["seed"],
         saelens=True,
         context_size=config["probe"]["seq_len"],
-        trust_remote_code=config["base"]["trust_remote_code"],
-        out_dir=lambda wc: res(f"dicts/sae-{wc.model}/layer-{wc.layer}"),
+        out_dir=dict_dir,
     script:
         "../scripts/dictionary.py"
 
@@ -88,13 +100,14 @@ rule crosscoder:
     output:
         weights=res("dicts/{name}/layer-{layer}/weights.safetensors"),
         cfg=res("dicts/{name}/layer-{layer}/cfg.json"),
-        metrics=res("dicts/{name}/layer-{layer}/metrics.json"),
         curve=res("dicts/{name}/layer-{layer}/curve.parquet"),
         lineage=res("dicts/{name}/layer-{layer}/lineage.json"),
     log:
         logfile("dicts/{name}/layer-{layer}"),
     benchmark:
         benchfile("dicts/{name}/layer-{layer}")
+    conda:
+        "../envs/featdrift.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
@@ -102,11 +115,42 @@ rule crosscoder:
     params:
         name=dict_name,
         models=lambda wc: dict_models(dict_name(wc)),
-        dictionaries=DICT_CFG,
+        dictionaries=DICT_TRAIN,
         seed=config["seed"],
         saelens=False,
         context_size=config["probe"]["seq_len"],
-        trust_remote_code=config["base"]["trust_remote_code"],
-        out_dir=lambda wc: res(f"dicts/{wc.name}/layer-{wc.layer}"),
+        out_dir=dict_dir,
     script:
         "../scripts/dictionary.py"
+
+
+# Reconstruction (FVU, L0, dead latents) on held-out probe rows and CE-loss recovered, per model.
+rule dictionary_metrics:
+    input:
+        unpack(dict_inputs),
+        weights=res("dicts/{dict}/layer-{layer}/weights.safetensors"),
+        cfg=res("dicts/{dict}/layer-{layer}/cfg.json"),
+    output:
+        metrics=res("dicts/{dict}/layer-{layer}/metrics.json"),
+        lineage=res("dicts/{dict}/layer-{layer}/metrics.lineage.json"),
+    log:
+        logfile("dicts/{dict}/layer-{layer}-metrics"),
+    benchmark:
+        benchfile("dicts/{dict}/layer-{layer}-metrics")
+    wildcard_constraints:
+        dict=r"sae-(base|(sft|rl)-\d+)|cc3|cc-(base|(sft|rl)-\d+)",
+    # the base SAE's metrics are ready with it: the report's first dictionary numbers
+    priority: 10
+    conda:
+        "../envs/featdrift.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        models=lambda wc: dict_models(wc.dict),
+        dictionaries=pick(DICT_CFG, *DICT_METRICS_KEYS),
+        trust_remote_code=config["base"]["trust_remote_code"],
+        dict_dir=lambda wc: res(f"dicts/{wc.dict}/layer-{wc.layer}"),
+    script:
+        "../scripts/dictionary_metrics.py"

@@ -1,4 +1,4 @@
-# Feature drift (DESIGN.md "Drift metrics"), per layer: NRN of the pairwise crosscoders,
+# Feature drift (docs/design.md "Drift metrics"), per layer: NRN of the pairwise crosscoders,
 # stabilization of their top-k tuned-specific sets, MAS of the three-way crosscoder,
 # preservation of the base SAE on every checkpoint, and the three-claims table.
 
@@ -73,7 +73,7 @@ rule drift_nrn:
         runtime=10,
     params:
         dict_dirs=pairwise_dirs,
-        drift=DRIFT,
+        drift=pick(DRIFT, "norm", "nrn"),
     script:
         "../scripts/drift_nrn.py"
 
@@ -102,7 +102,7 @@ rule drift_stabilization:
         runtime=10,
     params:
         dict_dirs=pairwise_dirs,
-        drift=DRIFT,
+        drift=pick(DRIFT, "nrn", "stabilization"),
     script:
         "../scripts/drift_stabilization.py"
 
@@ -130,7 +130,7 @@ rule drift_mas:
         runtime=10,
     params:
         dict_dir=lambda wc: res(f"dicts/cc3/layer-{wc.layer}"),
-        drift=DRIFT,
+        drift=pick(DRIFT, "norm", "mas"),
     script:
         "../scripts/drift_mas.py"
 
@@ -197,7 +197,7 @@ rule drift_preservation:
         runtime=10,
     params:
         models=MODELS,
-        drift=DRIFT,
+        drift=pick(DRIFT, "preservation"),
     script:
         "../scripts/drift_preservation.py"
 

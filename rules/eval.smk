@@ -28,7 +28,7 @@ rule eval:
     params:
         tasks=EVAL_TASKS,
         include_path=None if BUILTIN else res("data/tasks"),
-        eval=config["eval"],
+        eval=EVAL_RUN,
         seed=config["seed"],
     script:
         "../scripts/eval.py"

@@ -1,4 +1,4 @@
-# Generalization features (DESIGN.md): critical samples, Score_k per out-of-domain task, the
+# Generalization features (docs/design.md): critical samples, Score_k per out-of-domain task, the
 # compact set, then causal tests through the featdrift-steered lm-eval model.
 
 SELECT = config["select"]
@@ -58,7 +58,7 @@ rule select:
         models={"base": "base", "rl": RL_FINAL},
         ood_tasks=OOD_TASKS,
         layer=SELECT_LAYER,
-        select=SELECT,
+        select=pick(SELECT, "rho", "min_tasks", "batch_size"),
         trust_remote_code=config["base"]["trust_remote_code"],
     script:
         "../scripts/select.py"
@@ -99,8 +99,10 @@ rule intervene:
         dict_model=lambda wc: RL_FINAL if wc.mode == "disable" else "base",
         tasks=INTERVENE_TASKS,
         include_path=None if BUILTIN else res("data/tasks"),
-        eval=config["eval"],
-        intervene=INTERVENE,
+        eval=EVAL_RUN,
+        intervene=pick(
+            INTERVENE, "alphas", "n_random", "roles", "bootstrap", "confidence"
+        ),
         seed=config["seed"],
         trust_remote_code=config["base"]["trust_remote_code"],
     script:

@@ -5,6 +5,12 @@
 TRAIN = config["train"]
 
 
+def train_params(run):
+    """The settings both runs share, and this run's own section (not the other run's, nor resources)."""
+    other = {"sft": "rl", "rl": "sft"}[run]
+    return {k: v for k, v in TRAIN.items() if k not in (other, "threads", "resources")}
+
+
 def train_outputs(run):
     return dict(
         models=[directory(res(f"models/{run}/step-{s}")) for s in STEPS],
@@ -28,13 +34,15 @@ rule sft:
         logfile("train/sft"),
     benchmark:
         benchfile("train/sft")
+    conda:
+        "../envs/featdrift.yaml"
     threads: TRAIN["threads"] or config["threads"]
     resources:
         mem_mb=TRAIN["resources"]["mem_mb"],
         runtime=TRAIN["resources"]["runtime"],
         gpu=TRAIN["resources"]["gpus"],
     params:
-        train=TRAIN,
+        train=train_params("sft"),
         steps=STEPS,
         seed=config["seed"],
         resume_dir=res(".resume/sft"),
@@ -52,13 +60,15 @@ rule rl:
         logfile("train/rl"),
     benchmark:
         benchfile("train/rl")
+    conda:
+        "../envs/featdrift.yaml"
     threads: TRAIN["threads"] or config["threads"]
     resources:
         mem_mb=TRAIN["resources"]["mem_mb"],
         runtime=TRAIN["resources"]["runtime"],
         gpu=TRAIN["resources"]["gpus"],
     params:
-        train=TRAIN,
+        train=train_params("rl"),
         steps=STEPS,
         seed=config["seed"],
         resume_dir=res(".resume/rl"),

@@ -6,7 +6,6 @@ with job(snakemake):
     p, i = snakemake.params, snakemake.input
     n = len(i.shards) // len(p.models)
     shards = [i.shards[m * n : (m + 1) * n] for m in range(len(p.models))]
-    metrics = build_dictionary(p.name, p.models, shards, list(i.models), i.probe, int(snakemake.wildcards.layer),
-                               p.dictionaries, p.seed, snakemake.threads, p.out_dir, p.saelens,
-                               p.context_size, p.trust_remote_code)
-    record(snakemake, seed=p.seed, extra={"fvu": metrics["fvu"], "l0": metrics["l0"], "dead_frac": metrics["dead_frac"]})
+    last = build_dictionary(p.name, p.models, shards, int(snakemake.wildcards.layer), p.dictionaries, p.seed,
+                            snakemake.threads, p.out_dir, p.saelens, p.context_size)
+    record(snakemake, seed=p.seed, extra={"final_step": last})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, snakemake
+from helpers import FULL_CONFIG, ROOT, snakemake
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -21,3 +21,10 @@ def tiny_run(tmp_path_factory) -> Path:
     wd = tmp_path_factory.mktemp("tiny")
     snakemake(wd, "results/models/base.lineage.json", "results/eval/base/summary.json")
     return wd
+
+
+@pytest.fixture(scope="session")
+def tiny_full(tiny_run) -> Path:
+    """The session's tiny build extended to the whole workflow (report included), built once."""
+    snakemake(tiny_run, config=FULL_CONFIG)
+    return tiny_run

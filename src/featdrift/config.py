@@ -118,3 +118,30 @@ def _check_semantics(config: dict, base_dir: Path) -> None:
     ood, where = (builtin.get("ood", []), "eval.builtin_tasks.ood") if builtin else (data["ood_tasks"], "data.ood_tasks")
     if sel["min_tasks"] is not None and sel["min_tasks"] > len(ood):
         raise ConfigError(f"select.min_tasks: {sel['min_tasks']} is more than the {len(ood)} tasks of {where}")
+    _check_late(config)
+
+
+def _check_late(config: dict) -> None:
+    """What jobs would otherwise find out only when they run (minutes or hours in)."""
+    from .settings import SECTIONS
+
+    for name, cls in SECTIONS.items():  # the typed sections build (drift.nrn thresholds ordered, ...)
+        cls.from_config(config[name])
+    base = config["base"]
+    if not base.get("pretrained"):  # the block count is known before any model exists
+        n = base["pretrain"]["model"]["n_layers"]
+        for i, L in enumerate(config["activations"]["layers"]):
+            if L >= n:
+                raise ConfigError(f"activations.layers[{i}]: layer {L} out of range "
+                                  f"(base.pretrain.model.n_layers is {n})")
+    d = config["dictionaries"]
+    if d["k"] >= d["n_latents"]:  # whatever the architecture: no arch names outside dictionaries/arch/
+        raise ConfigError(f"dictionaries.k: {d['k']} is not below dictionaries.n_latents {d['n_latents']}")
+    tr = config["train"]
+    procs, bs = tr["num_processes"], tr["batch_size"]
+    if bs % (n := tr["sft"]["grad_accum"] * procs):
+        raise ConfigError(f"train.batch_size: {bs} is not divisible by train.sft.grad_accum x train.num_processes = {n}")
+    rows = bs * tr["rl"]["num_generations"]
+    if rows % (n := tr["rl"]["grad_accum"] * procs):
+        raise ConfigError(f"train.batch_size: {bs} x train.rl.num_generations = {rows} is not divisible by "
+                          f"train.rl.grad_accum x train.num_processes = {n}")

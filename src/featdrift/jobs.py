@@ -7,10 +7,9 @@ import sys
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from .config import ConfigError
-from .models.load import ModelLoadError
-
-USER_ERRORS = (ConfigError, ModelLoadError, ValueError, FileNotFoundError)
+# ConfigError and ModelLoadError are ValueErrors. Nothing heavy is imported here: light jobs
+# (task data, tables, reports) must not pay for torch and transformers at start-up.
+USER_ERRORS = (ValueError, FileNotFoundError)
 
 
 @contextmanager

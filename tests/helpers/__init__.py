@@ -13,11 +13,12 @@ ROOT = Path(__file__).resolve().parents[2]
 TEST_CONFIG = ROOT / "configs" / "test.yaml"
 
 
-def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the workflow in `workdir` on the test config (+ `config` overrides written to a file)."""
+def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool = True,
+              override_name: str = "override.yaml") -> subprocess.CompletedProcess:
+    """Run the workflow in `workdir` on the test config (+ `config` overrides written to `override_name`)."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", str(TEST_CONFIG)]
     if config:
-        extra = workdir / "override.yaml"
+        extra = workdir / override_name
         extra.write_text(yaml.safe_dump(config))
         cmd.append(str(extra))
     cmd += ["--cores", "2", *args]
@@ -25,3 +26,16 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
+
+
+# The overrides of the session's full tiny build (`tiny_full`): every test that extends or dry-runs
+# the whole workflow uses them, so that no test reruns another's jobs through a params change.
+FULL_CONFIG = {"select": {"min_tasks": 1}, "intervene": {"alphas": [4.0], "n_random": 2, "bootstrap": 200}}
+
+
+def merged(a: dict, b: dict) -> dict:
+    """`b` over `a`, key by key (as Snakemake merges config files)."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

@@ -28,7 +28,8 @@ def test_every_table_and_plot_is_written(drift):
         assert (drift / f"{p}.png").stat().st_size > 5000, p
     for rule in ("nrn", "stabilization", "mas", "preservation", "claims"):
         rec = json.loads((drift / f"{rule}.lineage.json").read_text())
-        assert rec["rule"] == f"drift_{rule}" and rec["params"]["drift"]["norm"] == "l2"
+        assert rec["rule"] == f"drift_{rule}"
+        assert rec["params"]["drift"].get("norm", "l2") == "l2"  # each job gets only the drift keys it reads
 
 
 def test_tables_cover_every_checkpoint(drift, tiny_run):

@@ -1,11 +1,13 @@
-"""The tiny workflow end to end: data, base model, lm-eval on every task, lineage, rebuild scope."""
+"""The tiny workflow end to end: data, base model, lm-eval on every task, lineage, and which jobs a change reruns."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from helpers import snakemake
+from helpers import FULL_CONFIG, merged, snakemake
 from featdrift.lineage import content_hash
 
 
@@ -60,3 +62,51 @@ def test_training_parameter_change_rebuilds_neither_data_nor_base(tiny_run):
     proc = snakemake(tiny_run, "-n", *targets, config={"base": {"pretrain": {"train": {"steps": 21}}}})
     out = proc.stdout + proc.stderr
     assert "rule base:" in out and "rule task_data:" not in out and "rule corpus:" not in out
+
+
+# Jobs that build models, activations or dictionaries: no metrics-only or evaluation-only key may rerun them.
+BUILD_RULES = ("task_data", "corpus", "base", "sft", "rl", "probe", "activations", "sae", "crosscoder")
+# One key at a time, with a rule it must rerun (so that the dry run is not vacuous).
+METRICS_AND_EVAL_KEYS = [
+    ({"dictionaries": {"eval_tokens": 1000}}, "dictionary_metrics"),
+    ({"dictionaries": {"ce_sequences": 4}}, "dictionary_metrics"),
+    ({"eval": {"batch_size": 16}}, "eval"),
+    ({"eval": {"limit": 20}}, "eval"),
+    ({"eval": {"max_gen_toks": 64}}, "task_yaml"),
+    ({"drift": {"norm": "l1"}}, "drift_nrn"),
+    ({"drift": {"nrn": {"tail": 0.8}}}, "drift_nrn"),
+    ({"drift": {"nrn": {"bins": 10}}}, "drift_nrn"),
+    ({"drift": {"mas": {"exclusive": 0.8}}}, "drift_mas"),
+    ({"drift": {"stabilization": {"k": 8}}}, "drift_stabilization"),
+    ({"drift": {"preservation": {"drop": 0.5}}}, "drift_preservation"),
+    ({"select": {"rho": 0.3}}, "select"),
+    ({"select": {"batch_size": 8}}, "select"),
+    ({"intervene": {"alphas": [2.0]}}, "intervene"),
+    ({"intervene": {"n_random": 1}}, "intervene"),
+    ({"intervene": {"bootstrap": 100}}, "intervene"),
+    ({"intervene": {"confidence": 0.9}}, "intervene"),
+]
+
+
+def _dry_run(workdir, change: dict) -> str:
+    proc = snakemake(workdir, "-n", config=merged(FULL_CONFIG, change), override_name=f"scope-{abs(hash(str(change)))}.yaml")
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_metrics_and_evaluation_keys_rerun_no_training_or_dictionary_job(tiny_full):
+    assert "Nothing to be done" in _dry_run(tiny_full, {})  # the full build is complete
+    with ThreadPoolExecutor(2) as pool:  # dry runs are DAG builds: two at a time on two cores
+        outs = list(pool.map(lambda kc: _dry_run(tiny_full, kc[0]), METRICS_AND_EVAL_KEYS))
+    for (change, expected), out in zip(METRICS_AND_EVAL_KEYS, outs):
+        assert f"rule {expected}:" in out, (change, out[-2000:])
+        rerun = [r for r in BUILD_RULES if f"rule {r}:" in out]
+        assert not rerun, (change, rerun)
+
+
+@pytest.mark.slow
+def test_one_run_s_settings_do_not_rerun_the_other_run(tiny_full):
+    out = _dry_run(tiny_full, {"train": {"rl": {"lr": 1.0e-3}}})
+    assert "rule rl:" in out and "rule sft:" not in out and "rule base:" not in out
+    out = _dry_run(tiny_full, {"train": {"sft": {"lr": 1.0e-3}}})
+    assert "rule sft:" in out and "rule rl:" not in out

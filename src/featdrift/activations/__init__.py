@@ -1,5 +1,5 @@
-"""The activation store: probe set, capture to Parquet, and streaming readers (see DESIGN.md)."""
+"""The activation store: probe set, capture to Parquet, and streaming readers (see docs/design.md).
 
-from .store import ActivationStore, ShardError, shard_meta
-
-__all__ = ["ActivationStore", "ShardError", "shard_meta"]
+Nothing is imported here: the Snakefile imports `activations.budget` at parse time, and
+torch (which `store` needs) would add seconds to every `snakemake` call, no-op included.
+"""

@@ -1,7 +1,7 @@
 """Capturing residual-stream activations of one model on one probe shard into Parquet.
 
-A forward hook on each requested decoder block keeps the block's output (the
-residual stream after block L); the forward stops after the deepest requested
+A forward hook on each requested decoder block (models.hooks) keeps the block's output
+(the residual stream after block L); the forward stops after the deepest requested
 block, so capture costs no more than the part of the model it needs.
 """
 
@@ -16,7 +16,9 @@ import torch
 
 from ..determinism import set_determinism
 from ..io import atomic_path
+from ..models.hooks import block_hooks, decoder_layers  # noqa: F401 (decoder_layers: re-exported)
 from ..models.load import load_model
+from ..settings import ActivationSettings
 from .probe import read_probe, shard_range, tokenizer_hash
 from .store import HOOK, act_batch, act_schema, shard_writer
 
@@ -24,54 +26,21 @@ log = logging.getLogger(__name__)
 TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 
-class _Stop(Exception):
-    pass
-
-
-def decoder_layers(model):
-    for get in (lambda m: m.get_decoder().layers, lambda m: m.model.layers, lambda m: m.transformer.h):
-        try:
-            return get(model)
-        except AttributeError:
-            continue
-    raise ValueError(f"{type(model).__name__}: cannot find the decoder blocks")
-
-
-def _hidden(output):
-    return output[0] if isinstance(output, (tuple, list)) else output
-
-
-@contextlib.contextmanager
-def layer_hooks(model, layers: list[int], stop_early: bool = True):
-    """Yield a dict that each forward fills with {layer: (B, T, d) output of block layer}."""
-    blocks = decoder_layers(model)
-    for L in layers:
-        if not 0 <= L < len(blocks):
-            raise ValueError(f"activations.layers: layer {L} out of range (the model has {len(blocks)} blocks)")
-    store, last, handles = {}, max(layers), []
-
-    def make(L):
-        def hook(_module, _inputs, output):
-            store[L] = _hidden(output).detach()
-            if stop_early and L == last:
-                raise _Stop
-        return hook
-
-    try:
-        handles = [blocks[L].register_forward_hook(make(L)) for L in layers]
-        yield store
-    finally:
-        for h in handles:
-            h.remove()
-
-
 def run_capture(model, ids: torch.Tensor, layers: list[int], stop_early: bool = True) -> dict[int, torch.Tensor]:
-    with layer_hooks(model, layers, stop_early) as store, torch.inference_mode():
-        try:
-            model(input_ids=ids, use_cache=False)
-        except _Stop:
-            pass
-    return dict(store)
+    """{layer: (B, T, d) output of block layer} for one forward; with stop_early the forward
+    ends after the deepest requested block."""
+    store: dict[int, torch.Tensor] = {}
+
+    def keep(L):
+        def fn(h):
+            store[L] = h.detach()
+        return fn
+
+    stop = max(layers) if stop_early else None
+    with block_hooks(model, {L: keep(L) for L in layers}, stop_after=stop, name="activations.layers"), \
+            torch.inference_mode():
+        model(input_ids=ids, use_cache=False)
+    return store
 
 
 def pad_batch(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,13 +53,15 @@ def pad_batch(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.T
     return ids, lengths
 
 
-def capture_shard(model_name: str, model_path: str, probe_path: str, layers: list[int], shard: int, cfg: dict,
-                  out_paths: dict[int, str], threads: int = 1, trust_remote_code: bool = False) -> dict:
+def capture_shard(model_name: str, model_path: str, probe_path: str, layers: list[int], shard: int,
+                  cfg: ActivationSettings | dict, out_paths: dict[int, str], threads: int = 1,
+                  trust_remote_code: bool = False) -> dict:
     """Write `out_paths[L]` (one Parquet file per layer) for one shard; return a summary.
 
     Fails if the model's tokenizer differs from the one that tokenized the probe set,
     naming both models: rows would not pair across models.
     """
+    cfg = ActivationSettings.of(cfg)
     set_determinism(threads)
     probe, pmeta = read_probe(probe_path)
     model, tok = load_model(model_path, trust_remote_code=trust_remote_code)
@@ -99,17 +70,17 @@ def capture_shard(model_name: str, model_path: str, probe_path: str, layers: lis
         raise ValueError(f"tokenizer of model {model_name!r} ({model_path}, hash {th[:12]}) differs from the tokenizer "
                          f"of model {pmeta.get('tokenizer_model', 'base')!r} that made the probe set "
                          f"({probe_path}, hash {pmeta['tokenizer_hash'][:12]}): activations would not pair")
-    model.to(cfg.get("device", "cpu"))
-    start, stop = shard_range(probe.num_rows, shard, cfg["shards"])
+    model.to(cfg.device)
+    start, stop = shard_range(probe.num_rows, shard, cfg.shards)
     part = probe.slice(start, stop - start)
     seq_ids = part.column("seq_id").to_numpy()
     token_ids = part.column("token_ids").to_pylist()
     d = model.config.hidden_size
-    dtype = cfg["dtype"]
+    dtype = cfg.dtype
     n_rows = sum(len(t) for t in token_ids)
     meta = {"model": model_name, "hook": HOOK, "d_model": d, "dtype": dtype, "tokenizer_hash": th,
-            "probe_hash": pmeta["probe_hash"], "shard": shard, "n_shards": cfg["shards"], "n_rows": n_rows}
-    write_shards(model, tok.pad_token_id, seq_ids, token_ids, layers, meta, cfg["batch_size"], out_paths)
+            "probe_hash": pmeta["probe_hash"], "shard": shard, "n_shards": cfg.shards, "n_rows": n_rows}
+    write_shards(model, tok.pad_token_id, seq_ids, token_ids, layers, meta, cfg.batch_size, out_paths)
     log.info("model %s shard %d: %d sequences, %d tokens, layers %s", model_name, shard, len(token_ids), n_rows, layers)
     return {"sequences": len(token_ids), "tokens": n_rows, "layers": layers}
 

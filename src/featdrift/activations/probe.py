@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..io import write_parquet
+from ..settings import ProbeSettings
 from ..tasks.build import load_split
 from ..tasks import world
 from ..tasks.registry import TASKS, rng_for
@@ -46,12 +47,13 @@ def task_text(task: str, row: dict) -> str:
     return f"{row['question']} {row['answer']}"
 
 
-def build_probe(task_files: dict[str, str], tok, cfg: dict, seed: int) -> tuple[pa.Table, dict]:
-    """(table, metadata) of the probe set: at least cfg['n_tokens'] tokens in sequences of <= cfg['seq_len'].
+def build_probe(task_files: dict[str, str], tok, cfg: ProbeSettings | dict, seed: int) -> tuple[pa.Table, dict]:
+    """(table, metadata) of the probe set: at least cfg.n_tokens tokens in sequences of <= cfg.seq_len.
 
     Each sequence is a task item (tasks taken in turn) or, with probability
-    cfg['generic_share'], generic text; the order is fixed by the seed.
+    cfg.generic_share, generic text; the order is fixed by the seed.
     """
+    cfg = ProbeSettings.of(cfg)
     rng = rng_for(seed, "probe")
     pools = {}
     for task, path in sorted(task_files.items()):
@@ -60,10 +62,10 @@ def build_probe(task_files: dict[str, str], tok, cfg: dict, seed: int) -> tuple[
         pools[task] = [task_text(task, r) for r in rows]
     tasks = sorted(pools)
     cursors = dict.fromkeys(tasks, 0)
-    budget, seq_len = cfg["n_tokens"], cfg["seq_len"]
+    budget, seq_len = cfg.n_tokens, cfg.seq_len
     sources, texts, ids, total, turn = [], [], [], 0, 0
     while total < budget:
-        if not tasks or rng.random() < cfg["generic_share"]:
+        if not tasks or rng.random() < cfg.generic_share:
             src, text = "generic", world.generic(rng)["text"]
         else:
             src = tasks[turn % len(tasks)]

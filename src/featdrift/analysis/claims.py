@@ -11,6 +11,8 @@ import math
 
 import pandas as pd
 
+from ..settings import DriftSettings
+
 CLAIMS = {
     "more_tuned_specific": "SFT makes more tuned-specific features than RL",
     "earlier_stabilization": "SFT's feature set stabilizes earlier than RL's",
@@ -49,30 +51,29 @@ def _verdict(supports: list) -> str:
 
 
 def claims_table(nrn_summary: pd.DataFrame, stab_summary: pd.DataFrame, mas_owners: pd.DataFrame,
-                 pres_summary: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+                 pres_summary: pd.DataFrame, cfg: DriftSettings | dict) -> pd.DataFrame:
     """One row per comparison: claim, statement, evidence, sft, rl, expected, supports, verdict."""
-    n = cfg["nrn"]
-    s = cfg["stabilization"]
-    p = cfg["preservation"]
+    cfg = DriftSettings.of(cfg, "nrn", "mas", "stabilization", "preservation")
+    n, s, p = cfg.nrn, cfg.stabilization, cfg.preservation
     rows = [
-        _row("more_tuned_specific", f"tuned-specific features (NRN >= {n['tuned_specific']}), final checkpoint",
+        _row("more_tuned_specific", f"tuned-specific features (NRN >= {n.tuned_specific}), final checkpoint",
              _final(nrn_summary, "sft", "n_tuned_specific"), _final(nrn_summary, "rl", "n_tuned_specific"), "sft > rl"),
-        _row("more_tuned_specific", f"tail mass P(NRN > {n['tail']}), final checkpoint",
+        _row("more_tuned_specific", f"tail mass P(NRN > {n.tail}), final checkpoint",
              _final(nrn_summary, "sft", "tail_mass"), _final(nrn_summary, "rl", "tail_mass"), "sft > rl"),
-        _row("more_tuned_specific", f"features owned exclusively (MAS >= {cfg['mas']['exclusive']}) in the three-way crosscoder",
+        _row("more_tuned_specific", f"features owned exclusively (MAS >= {cfg.mas.exclusive}) in the three-way crosscoder",
              _get(mas_owners, "owner", "sft", "n_exclusive"), _get(mas_owners, "owner", "rl", "n_exclusive"), "sft > rl"),
         _row("earlier_stabilization",
-             f"fraction of training after which top-{s['k']} overlap with the final set stays >= {s['stable_overlap']}",
+             f"fraction of training after which top-{s.k} overlap with the final set stays >= {s.stable_overlap}",
              _get(stab_summary, "run", "sft", "stable_fraction"), _get(stab_summary, "run", "rl", "stable_fraction"),
              "sft < rl"),
-        _row("earlier_stabilization", f"mean top-{s['k']} overlap with the final checkpoint's set (tau {s['tau']})",
+        _row("earlier_stabilization", f"mean top-{s.k} overlap with the final checkpoint's set (tau {s.tau})",
              _get(stab_summary, "run", "sft", "mean_overlap_final"), _get(stab_summary, "run", "rl", "mean_overlap_final"),
              "sft > rl"),
         _row("base_preservation", "base-SAE FVU, final checkpoint",
              _final(pres_summary, "sft", "fvu"), _final(pres_summary, "rl", "fvu"), "rl < sft"),
         _row("base_preservation", "base-SAE CE-loss recovered, final checkpoint",
              _final(pres_summary, "sft", "ce_recovered"), _final(pres_summary, "rl", "ce_recovered"), "rl > sft"),
-        _row("base_preservation", f"base-SAE features died + born (drop > {p['drop']}), final checkpoint",
+        _row("base_preservation", f"base-SAE features died + born (drop > {p.drop}), final checkpoint",
              _final(pres_summary, "sft", "n_died") + _final(pres_summary, "sft", "n_born"),
              _final(pres_summary, "rl", "n_died") + _final(pres_summary, "rl", "n_born"), "rl < sft"),
     ]

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from ..models import parse_model
+from ..settings import DriftSettings
 from .decoders import decoder_norms, norm_shares
 
 
@@ -20,10 +21,10 @@ def roles(models: list[str]) -> list[str]:
     return r if len(set(r)) == len(r) else list(models)
 
 
-def mas_table(w_dec: torch.Tensor, models: list[str], cfg: dict) -> pd.DataFrame:
+def mas_table(w_dec: torch.Tensor, models: list[str], cfg: DriftSettings | dict) -> pd.DataFrame:
     """One row per feature: feature, norm_<role>, mas_<role> per model, owner (role; "none" if all norms are 0)."""
     names = roles(models)
-    norms = decoder_norms(w_dec, cfg["norm"])
+    norms = decoder_norms(w_dec, DriftSettings.of(cfg, "norm").norm)
     shares = norm_shares(norms).numpy().astype(np.float64)
     df = pd.DataFrame({"feature": np.arange(w_dec.shape[1], dtype=np.int32)})
     for i, r in enumerate(names):

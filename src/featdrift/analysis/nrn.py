@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from ..models import parse_model
+from ..settings import DriftSettings
 from .decoders import decoder_norms, norm_shares
 
 CLASSES = ("base_specific", "shared", "tuned_specific", "dead")
@@ -26,30 +27,32 @@ def classify(nrn: np.ndarray, base_max: float, tuned_min: float) -> np.ndarray:
     return out
 
 
-def nrn_features(w_dec: torch.Tensor, models: list[str], cfg: dict) -> pd.DataFrame:
+def nrn_features(w_dec: torch.Tensor, models: list[str], cfg: DriftSettings | dict) -> pd.DataFrame:
     """One row per feature of one pairwise crosscoder with models [base, tuned] (either order).
 
     Columns: feature, norm_base, norm_tuned, nrn, class.
     """
+    cfg = DriftSettings.of(cfg, "norm", "nrn")
     if len(models) != 2 or "base" not in models:
         raise ValueError(f"a pairwise crosscoder needs models ['base', <checkpoint>], got {models}")
     b = models.index("base")
-    norms = decoder_norms(w_dec, cfg["norm"])
+    norms = decoder_norms(w_dec, cfg.norm)
     nrn = norm_shares(norms)[1 - b].numpy().astype(np.float64)
     return pd.DataFrame({
         "feature": np.arange(w_dec.shape[1], dtype=np.int32),
         "norm_base": norms[b].numpy().astype(np.float64),
         "norm_tuned": norms[1 - b].numpy().astype(np.float64),
         "nrn": nrn,
-        "class": classify(nrn, cfg["nrn"]["base_specific"], cfg["nrn"]["tuned_specific"]),
+        "class": classify(nrn, cfg.nrn.base_specific, cfg.nrn.tuned_specific),
     })
 
 
-def nrn_table(dicts: dict[str, tuple[torch.Tensor, list[str]]], cfg: dict) -> pd.DataFrame:
+def nrn_table(dicts: dict[str, tuple[torch.Tensor, list[str]]], cfg: DriftSettings | dict) -> pd.DataFrame:
     """Per-feature NRN of every pairwise crosscoder: `dicts` maps checkpoint name -> (W_dec, models).
 
     Columns: model, run, step, feature, norm_base, norm_tuned, nrn, class.
     """
+    cfg = DriftSettings.of(cfg, "norm", "nrn")
     frames = []
     for model, (w_dec, models) in dicts.items():
         run, step = parse_model(model)
@@ -62,9 +65,9 @@ def nrn_table(dicts: dict[str, tuple[torch.Tensor, list[str]]], cfg: dict) -> pd
     return out.sort_values(["run", "step", "feature"], kind="stable", ignore_index=True)
 
 
-def nrn_summary(table: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+def nrn_summary(table: pd.DataFrame, cfg: DriftSettings | dict) -> pd.DataFrame:
     """Per checkpoint: features per class (n_*, frac_*), tail mass P(NRN > tail), mean and median NRN."""
-    tail = cfg["nrn"]["tail"]
+    tail = DriftSettings.of(cfg, "nrn").nrn.tail
     rows = []
     for (model, run, step), g in table.groupby(["model", "run", "step"], sort=False):
         n = len(g)

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from ..models import parse_model
+from ..settings import DriftSettings
 
 
 class FeatureStats:
@@ -85,7 +86,8 @@ def born_died(base_freq: np.ndarray, freq: np.ndarray, drop: float, min_freq: fl
     return born, died
 
 
-def preservation_tables(per_model: dict[str, tuple[pd.DataFrame, dict]], cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def preservation_tables(per_model: dict[str, tuple[pd.DataFrame, dict]],
+                        cfg: DriftSettings | dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-feature and per-model tables from model name -> (features table, metrics) including "base".
 
     metrics: {"n_tokens", "fvu", "ce_recovered" (optional)}.
@@ -95,23 +97,23 @@ def preservation_tables(per_model: dict[str, tuple[pd.DataFrame, dict]], cfg: di
     """
     if "base" not in per_model:
         raise ValueError("preservation needs the base model's own frequencies ('base' missing)")
-    p = cfg["preservation"]
+    p = DriftSettings.of(cfg, "preservation").preservation
     base = per_model["base"][0].set_index("feature")["freq"]
     frames, rows = [], []
     for model, (feats, metrics) in per_model.items():
         run, step = parse_model(model)
         df = feats.copy()
         df["base_freq"] = base.reindex(df["feature"]).to_numpy()
-        df["born"], df["died"] = born_died(df["base_freq"].to_numpy(), df["freq"].to_numpy(), p["drop"], p["min_freq"])
+        df["born"], df["died"] = born_died(df["base_freq"].to_numpy(), df["freq"].to_numpy(), p.drop, p.min_freq)
         df.insert(0, "step", np.int64(step))
         df.insert(0, "run", run)
         df.insert(0, "model", model)
         frames.append(df)
-        alive_base = int((df["base_freq"] >= p["min_freq"]).sum())
+        alive_base = int((df["base_freq"] >= p.min_freq).sum())
         ce = metrics.get("ce_recovered")
         rows.append({"model": model, "run": run, "step": int(step), "n_tokens": int(metrics["n_tokens"]),
                      "fvu": float(metrics["fvu"]), "ce_recovered": float("nan") if ce is None else float(ce),
-                     "n_alive": int((df["freq"] >= p["min_freq"]).sum()), "n_born": int(df["born"].sum()),
+                     "n_alive": int((df["freq"] >= p.min_freq).sum()), "n_born": int(df["born"].sum()),
                      "n_died": int(df["died"].sum()),
                      "frac_born": df["born"].sum() / alive_base if alive_base else float("nan"),
                      "frac_died": df["died"].sum() / alive_base if alive_base else float("nan")})

@@ -14,6 +14,8 @@ import pandas as pd
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from ..settings import DriftSettings
+
 
 def top_k(nrn: pd.DataFrame, k: int) -> np.ndarray:
     """Feature indices of the k highest NRN of one crosscoder (dead features last, ties by index)."""
@@ -52,7 +54,7 @@ def overlap(a: torch.Tensor, b: torch.Tensor, tau: float) -> tuple[float, int, f
     return frac, len(c), float(c.mean()) if len(c) else float("nan")
 
 
-def stabilization_table(nrn: pd.DataFrame, decoders: dict[str, torch.Tensor], cfg: dict) -> pd.DataFrame:
+def stabilization_table(nrn: pd.DataFrame, decoders: dict[str, torch.Tensor], cfg: DriftSettings | dict) -> pd.DataFrame:
     """Overlaps of S_t between successive checkpoints and against the final one, per run.
 
     `nrn` is the per-feature NRN table (model, run, step, feature, nrn, ...); `decoders` maps a
@@ -60,7 +62,8 @@ def stabilization_table(nrn: pd.DataFrame, decoders: dict[str, torch.Tensor], cf
     Columns: run, kind ("successive" | "final"), step_from, step_to, k, n_matched, overlap,
     mean_cos, min_nrn_from (smallest NRN in S_{step_from}).
     """
-    k, tau = cfg["stabilization"]["k"], cfg["stabilization"]["tau"]
+    st = DriftSettings.of(cfg, "stabilization").stabilization
+    k, tau = st.k, st.tau
     rows = []
     for run, g in nrn.groupby("run", sort=True):
         steps = sorted(g["step"].unique())
@@ -81,14 +84,14 @@ def stabilization_table(nrn: pd.DataFrame, decoders: dict[str, torch.Tensor], cf
     return pd.DataFrame(rows, columns=cols)
 
 
-def stabilization_summary(table: pd.DataFrame, steps: dict[str, list[int]], cfg: dict) -> pd.DataFrame:
+def stabilization_summary(table: pd.DataFrame, steps: dict[str, list[int]], cfg: DriftSettings | dict) -> pd.DataFrame:
     """Per run: the earliest checkpoint from which every later set overlaps the final one by >= stable_overlap.
 
     Columns: run, final_step, stable_step (the final step if no earlier one qualifies),
     stable_fraction (stable_step / final_step), mean_overlap_final, mean_overlap_successive
     (means over the pairs of that kind; NaN with a single checkpoint).
     """
-    thr = cfg["stabilization"]["stable_overlap"]
+    thr = DriftSettings.of(cfg, "stabilization").stabilization.stable_overlap
     rows = []
     for run, run_steps in sorted(steps.items()):
         run_steps = sorted(run_steps)

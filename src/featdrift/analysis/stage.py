@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import ConfigError
 from ..io import read_parquet, write_json, write_parquet, write_text
 from ..plots import bar_plot, hist_plot, line_plot
+from ..settings import DriftSettings
 from .claims import claims_markdown, claims_table
 from .decoders import read_decoder
 from .mas import mas_table, owner_counts
@@ -20,11 +20,9 @@ from .stabilization import stabilization_summary, stabilization_table
 RUN_LABELS = {"sft": "SFT", "rl": "RL", "base": "base"}
 
 
-def check_cfg(cfg: dict) -> dict:
-    """The `drift` config section, with the checks a schema cannot express."""
-    if not cfg["nrn"]["base_specific"] < cfg["nrn"]["tuned_specific"]:
-        raise ConfigError("drift.nrn.base_specific: must be below drift.nrn.tuned_specific")
-    return cfg
+def check_cfg(cfg) -> DriftSettings:
+    """The `drift` section, typed and checked (DriftSettings; ConfigError naming the key)."""
+    return DriftSettings.of(cfg)
 
 
 def _pairwise_decoders(dict_dirs: dict[str, str]) -> dict:
@@ -37,18 +35,18 @@ def _pairwise_decoders(dict_dirs: dict[str, str]) -> dict:
 
 def nrn_job(dict_dirs: dict[str, str], cfg: dict, out) -> dict:
     """Per-feature NRN of every pairwise crosscoder (`dict_dirs`: checkpoint -> dictionary dir), summary, plots."""
-    cfg = check_cfg(cfg)
+    cfg = DriftSettings.of(cfg, "norm", "nrn")
     table = nrn_table(_pairwise_decoders(dict_dirs), cfg)
     summary = nrn_summary(table, cfg)
-    write_parquet(out["features"], table, metadata={"norm": cfg["norm"]})
-    write_parquet(out["summary"], summary, metadata={"norm": cfg["norm"]})
+    write_parquet(out["features"], table, metadata={"norm": cfg.norm})
+    write_parquet(out["summary"], summary, metadata={"norm": cfg.norm})
     panels = {}
     for run, g in table.groupby("run", sort=True):
         panels[f"{RUN_LABELS.get(run, run)} vs base"] = {
             f"step {s}": gs["nrn"].dropna().to_numpy() for s, gs in g.groupby("step", sort=True)}
-    hist_plot(panels, out["hist"], title=f"Relative decoder norm (NRN, {cfg['norm']}) of the pairwise crosscoders",
+    hist_plot(panels, out["hist"], title=f"Relative decoder norm (NRN, {cfg.norm}) of the pairwise crosscoders",
               xlabel="NRN  (0 base-specific, 0.5 shared, 1 tuned-specific)", ylabel="features",
-              bins=cfg["nrn"]["bins"], range=(0.0, 1.0), logy=True)
+              bins=cfg.nrn.bins, range=(0.0, 1.0), logy=True)
     line_plot(summary, "step", ["n_tuned_specific", "n_shared", "n_base_specific", "tail_mass"], out["plot"],
               title="NRN classes per checkpoint (pairwise crosscoders)", ylabel="features", hue="run")
     return {"final": summary.groupby("run").last()[["step", "n_tuned_specific", "tail_mass"]].to_dict("index")}
@@ -56,7 +54,7 @@ def nrn_job(dict_dirs: dict[str, str], cfg: dict, out) -> dict:
 
 def stabilization_job(nrn_path, dict_dirs: dict[str, str], cfg: dict, out) -> dict:
     """Top-k overlaps between successive checkpoints and against the final one, per run, and their plot."""
-    cfg = check_cfg(cfg)
+    cfg = DriftSettings.of(cfg, "stabilization")
     nrn = read_parquet(nrn_path)
     decoders = {}
     for model, (w, models) in _pairwise_decoders(dict_dirs).items():
@@ -70,25 +68,26 @@ def stabilization_job(nrn_path, dict_dirs: dict[str, str], cfg: dict, out) -> di
     fin = table[table["kind"] == "final"].rename(columns={"step_from": "step", "overlap": "overlap_with_final"})
     plot = pd.merge(succ[["run", "step", "overlap_successive"]], fin[["run", "step", "overlap_with_final"]],
                     on=["run", "step"], how="outer").sort_values(["run", "step"])
-    s = cfg["stabilization"]
+    s = cfg.stabilization
     line_plot(plot, "step", ["overlap_successive", "overlap_with_final"], out["plot"],
-              title=f"Stabilization of the top-{s['k']} tuned-specific features (Hungarian match, cosine >= {s['tau']})",
+              title=f"Stabilization of the top-{s.k} tuned-specific features (Hungarian match, cosine >= {s.tau})",
               ylabel="overlap", hue="run")
     return {"summary": summary.set_index("run").to_dict("index")}
 
 
 def mas_job(dict_dir, cfg: dict, out) -> dict:
     """MAS per feature of the three-way crosscoder, owner counts, and their bar plot."""
+    cfg = DriftSettings.of(cfg, "norm", "mas")
     w, c = read_decoder(dict_dir)
     table = mas_table(w, c["models"], cfg)
-    owners = owner_counts(table, c["models"], cfg["mas"]["exclusive"])
-    meta = {"norm": cfg["norm"], "models": json.dumps(c["models"])}
+    owners = owner_counts(table, c["models"], cfg.mas.exclusive)
+    meta = {"norm": cfg.norm, "models": json.dumps(c["models"])}
     write_parquet(out["features"], table, metadata=meta)
     write_parquet(out["owners"], owners, metadata=meta)
     bar_plot(owners["owner"].tolist(), owners["fraction"].tolist(), out["plot"],
              title=f"Owner (argmax MAS) of the three-way crosscoder's features ({', '.join(c['models'])})",
              ylabel="fraction of features", reference=owners["fraction_exclusive"].tolist(),
-             reference_label=f"exclusive (MAS >= {cfg['mas']['exclusive']})")
+             reference_label=f"exclusive (MAS >= {cfg.mas.exclusive})")
     return owners.set_index("owner")[["n_features", "n_exclusive"]].to_dict("index")
 
 
@@ -102,10 +101,10 @@ def preservation_model_job(dict_dir, shards: list[str], model_dir, probe, holdou
     """
     import torch
 
-    from ..activations import ActivationStore
+    from ..activations.store import ActivationStore
     from ..dictionaries.metrics import ce_recovered
     from ..dictionaries.model import load_dictionary
-    from ..dictionaries.train import is_train_row
+    from ..dictionaries.split import held_out
 
     torch.set_num_threads(threads)
     D, c = load_dictionary(dict_dir)
@@ -117,7 +116,7 @@ def preservation_model_job(dict_dir, shards: list[str], model_dir, probe, holdou
     def batches():
         rows = 0
         for sid, _pos, x in store:
-            x = x[~is_train_row(sid, holdout_every), 0][: max_tokens - rows]
+            x = x[held_out(sid, holdout_every), 0][: max_tokens - rows]
             if len(x):
                 rows += len(x)
                 yield x
@@ -138,6 +137,7 @@ def preservation_model_job(dict_dir, shards: list[str], model_dir, probe, holdou
 
 def preservation_job(per_model: dict[str, tuple[str, str]], cfg: dict, out) -> dict:
     """Gather per-model base-SAE statistics (model -> (features.parquet, metrics.json)) into tables and a plot."""
+    cfg = DriftSettings.of(cfg, "preservation")
     loaded = {m: (read_parquet(f), json.loads(Path(j).read_text())) for m, (f, j) in per_model.items()}
     features, summary = preservation_tables(loaded, cfg)
     write_parquet(out["features"], features)
@@ -152,6 +152,7 @@ def preservation_job(per_model: dict[str, tuple[str, str]], cfg: dict, out) -> d
 
 def claims_job(inp, cfg: dict, out) -> dict:
     """The three-claims table from the NRN, stabilization, MAS and preservation summaries."""
+    cfg = DriftSettings.of(cfg, "nrn", "mas", "stabilization", "preservation")
     table = claims_table(read_parquet(inp["nrn"]), read_parquet(inp["stabilization"]), read_parquet(inp["mas"]),
                          read_parquet(inp["preservation"]), cfg)
     write_parquet(out["table"], table)

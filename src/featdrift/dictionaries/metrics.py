@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from ..activations.capture import decoder_layers, pad_batch
+from ..activations.capture import pad_batch
 from ..activations.probe import read_probe
 from ..activations.store import ActivationStore
+from ..models.hooks import block_hook
 from ..models.load import load_model
 from .model import Dictionary
-from .train import is_train_row
+from .split import held_out
 
 
 @torch.no_grad()
@@ -21,7 +22,7 @@ def reconstruction_metrics(D: Dictionary, store: ActivationStore, holdout_every:
     fired, fired_slice = torch.zeros(n, dtype=torch.bool), torch.zeros(M, n, dtype=torch.bool)
     l0, l0_slice, rows = 0.0, torch.zeros(M, dtype=torch.float64), 0
     for sid, _pos, x in store:
-        x = x[~is_train_row(sid, holdout_every)][: max_tokens - rows]
+        x = x[held_out(sid, holdout_every)][: max_tokens - rows]
         if not len(x):
             continue
         f = D.encode(x)
@@ -66,23 +67,15 @@ def _ce(logits: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor) -> tuple
 
 
 def _forward(model, ids, layer: int, replace=None, capture: list | None = None):
-    block = decoder_layers(model)[layer]
+    """Logits with block `layer`'s output kept into `capture` and/or replaced by replace(h)."""
 
-    def hook(_m, _i, out):
-        h = out[0] if isinstance(out, (tuple, list)) else out
+    def fn(h):
         if capture is not None:
             capture.append(h.detach().clone())
-        if replace is None:
-            return None
-        new = replace(h).to(h.dtype)
-        return (new, *out[1:]) if isinstance(out, (tuple, list)) else new
+        return None if replace is None else replace(h).to(h.dtype)
 
-    handle = block.register_forward_hook(hook)
-    try:
-        with torch.inference_mode():
-            return model(input_ids=ids, use_cache=False).logits
-    finally:
-        handle.remove()
+    with block_hook(model, layer, fn, name="dictionary layer"), torch.inference_mode():
+        return model(input_ids=ids, use_cache=False).logits
 
 
 @torch.no_grad()
@@ -92,7 +85,7 @@ def ce_recovered(D: Dictionary, model_paths: list[str], probe_path: str, layer: 
     and with the layer's output zero-ablated; recovered = (CE_zero - CE_splice) / (CE_zero - CE_clean)."""
     probe, _ = read_probe(probe_path)
     sid = torch.from_numpy(probe.column("seq_id").to_numpy().astype("int64"))
-    rows = torch.nonzero(~is_train_row(sid, holdout_every)).flatten()[:n_sequences].tolist()
+    rows = torch.nonzero(held_out(sid, holdout_every)).flatten()[:n_sequences].tolist()
     seqs = [probe.column("token_ids")[r].as_py() for r in rows]
     batches = []
     for b in range(0, len(seqs), batch_size):

@@ -1,4 +1,4 @@
-"""One dictionary family (DESIGN.md): M-model crosscoder, an SAE being M = 1.
+"""One dictionary family (docs/design.md): M-model crosscoder, an SAE being M = 1.
 
 Weights live in *scaled* units: model m's raw activation x^m is multiplied by
 `scales[m]` (so that E||x|| = sqrt(d)) before encoding, and decoder outputs are in
@@ -9,34 +9,31 @@ and `decode_model` take and return *raw* activations and apply the scales inside
     decode:   xhat^m = f @ W_dec[m] + b_dec[m]                      W_dec (M, n, d)
     readout:  f^m(x^m) = sigma_m(x^m @ W_enc[m] + b_enc)            (one model alone)
 
-sigma is ReLU (arch "relu"), or for arch "batchtopk" a batch top-k in training and
-a global threshold `threshold` at inference; the per-model readout uses its own
-threshold `thresholds[m]`, calibrated so that its L0 matches the joint L0.
+sigma and sigma_m come from the architecture (arch/: `arch` names it): ReLU for "relu";
+for "batchtopk" a batch top-k in training, a global threshold `threshold` at inference
+and per-model thresholds `thresholds[m]` calibrated so that each L0 matches the joint L0.
+Nothing here tests the architecture's name.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from ..io import atomic_path, write_json
+from .arch import get
 
-TENSORS = ("W_enc", "b_enc", "W_dec", "b_dec")
+TENSORS = ("W_enc", "b_enc", "W_dec", "b_dec")  # plus the architecture's own `tensors`, if any
 
 
 class Dictionary(torch.nn.Module):
     def __init__(self, n_models: int, d_model: int, n_latents: int, arch: str = "batchtopk", k: int | None = None,
                  scales=None, threshold: float | None = None, thresholds=None, cfg: dict | None = None):
         super().__init__()
-        if arch not in ("relu", "batchtopk"):
-            raise ValueError(f"unknown dictionary architecture {arch!r} (relu, batchtopk)")
-        if arch == "batchtopk" and not k:
-            raise ValueError("arch batchtopk needs k")
+        self.architecture = get(arch)
         M, d, n = n_models, d_model, n_latents
         self.M, self.d, self.n, self.arch, self.k = M, d, n, arch, k
         self.W_enc = torch.nn.Parameter(torch.zeros(M, d, n))
@@ -47,6 +44,7 @@ class Dictionary(torch.nn.Module):
         self.threshold = threshold
         self.thresholds = list(thresholds) if thresholds is not None else None
         self.cfg = dict(cfg or {})
+        self.architecture.setup(self)
 
     # ---- scaled-unit primitives (training works in these) ----
     def pre(self, xs: torch.Tensor) -> torch.Tensor:
@@ -54,14 +52,8 @@ class Dictionary(torch.nn.Module):
         return torch.einsum("bmd,mdn->bn", xs, self.W_enc) + self.b_enc
 
     def activate(self, pre: torch.Tensor, train: bool = False, threshold: float | None = None) -> torch.Tensor:
-        if self.arch == "relu":
-            return torch.relu(pre)
-        if train:
-            return batch_topk(pre, self.k)
-        th = self.threshold if threshold is None else threshold
-        if th is None:
-            raise ValueError("batchtopk dictionary has no inference threshold yet")
-        return pre * (pre > th)
+        """(B, n) joint code of a joint pre-activation (the training-time one if `train`)."""
+        return self.architecture.activate(self, pre, train, threshold)
 
     def decode_scaled(self, f: torch.Tensor) -> torch.Tensor:
         """(B, n) -> (B, M, d) scaled."""
@@ -94,12 +86,11 @@ class Dictionary(torch.nn.Module):
         """Per-model readout f^m(x^m) from model m's raw activations alone: (..., d) -> (..., n)."""
         m = self.model_index(m)
         self.check_fits(x.shape[-1], (self.cfg.get("models") or [str(m)])[m])
-        pre = self.pre_model(m, x)
-        if self.arch == "relu":
-            return torch.relu(pre)
-        if self.thresholds is None:
-            raise ValueError("batchtopk dictionary has no per-model readout thresholds")
-        return pre * (pre > self.thresholds[m])
+        return self.architecture.readout(self, m, self.pre_model(m, x))
+
+    def readout_threshold(self, m: int | str) -> float | None:
+        """Model m's readout is pre * (pre > this), or ReLU where None (for code that applies it itself)."""
+        return self.architecture.readout_threshold(self, self.model_index(m))
 
     def decode_model(self, m: int | str, f: torch.Tensor) -> torch.Tensor:
         """Raw reconstruction of model m's activation from features f: (..., n) -> (..., d)."""
@@ -134,7 +125,7 @@ class Dictionary(torch.nn.Module):
                     "scales": [float(s) for s in self.scales],
                     "threshold": None if self.threshold is None else float(self.threshold),
                     "thresholds": None if self.thresholds is None else [float(t) for t in self.thresholds]})
-        if self.arch == "batchtopk":
+        if "k" in self.architecture.cfg_keys:
             cfg["k"] = self.k
         return cfg
 
@@ -142,47 +133,9 @@ class Dictionary(torch.nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(directory / "weights.safetensors") as tmp:
-            save_file({t: getattr(self, t).detach().contiguous().clone() for t in TENSORS}, str(tmp))
+            save_file({t: getattr(self, t).detach().contiguous().clone() for t in TENSORS + self.architecture.tensors},
+                      str(tmp))
         write_json(directory / "cfg.json", self.config())
-
-
-_SAMPLE_STRIDES = (61, 67, 71, 73, 79, 83, 89, 97)  # primes: one of them is coprime with n
-
-
-def batch_topk_threshold(pre: torch.Tensor, k: int) -> float:
-    """The (k * B)-th largest entry of relu(pre) for a (B, n) batch: exact and deterministic.
-
-    Selection without sorting or a top-k of the whole batch: a strided sample (stride
-    coprime with n, so every latent is sampled) gives a lower bound that about 1.5kB
-    entries pass; the exact order statistic is then selected among those candidates
-    (among all entries if fewer than kB pass). The result does not depend on the sample."""
-    flat = pre.detach().reshape(-1)
-    N = flat.numel()
-    kk = min(k * pre.shape[0], N)
-    if flat.device.type != "cpu":
-        return max(float(flat.kthvalue(N - kk + 1).values), 0.0)
-    a = flat.numpy()
-    if N >= 1 << 16:
-        s = next((s for s in _SAMPLE_STRIDES if math.gcd(s, pre.shape[-1]) == 1), 1)
-        sample = a[::s]
-        m = min(sample.size, 3 * kk // (2 * s) + 1)
-        lower = np.partition(sample, sample.size - m)[sample.size - m]
-        cand = np.compress(a >= lower, a)
-        if cand.size >= kk:
-            return max(float(np.partition(cand, cand.size - kk)[cand.size - kk]), 0.0)
-    return max(float(np.partition(a, N - kk)[N - kk]), 0.0)
-
-
-def batch_topk(pre: torch.Tensor, k: int, threshold: float | None = None) -> torch.Tensor:
-    """BatchTopK of a (B, n) pre-activation: keep the k * B largest entries of relu(pre), zero elsewhere.
-
-    One fused elementwise op (and one in backward): entries >= the (k * B)-th largest
-    value, if positive. Entries tied with that value are all kept (measure zero for real data).
-    `threshold` is batch_topk_threshold(pre, k) if the caller has it already."""
-    th = max(batch_topk_threshold(pre, k) if threshold is None else threshold, 0.0)  # never below 0 (ReLU)
-    if th > 0:  # F.threshold keeps x > th; the largest float below th keeps x >= th
-        th = float(torch.nextafter(torch.tensor(th, dtype=pre.dtype), torch.tensor(-math.inf, dtype=pre.dtype)))
-    return torch.nn.functional.threshold(pre, th, 0.0)
 
 
 def load_dictionary(path: str | Path) -> tuple[Dictionary, dict]:
@@ -196,7 +149,7 @@ def load_dictionary(path: str | Path) -> tuple[Dictionary, dict]:
     d = Dictionary(cfg["n_models"], cfg["d_model"], cfg["n_latents"], cfg["arch"], cfg.get("k"), cfg["scales"],
                    cfg.get("threshold"), cfg.get("thresholds"), cfg)
     with torch.no_grad():
-        for t in TENSORS:
+        for t in TENSORS + d.architecture.tensors:
             getattr(d, t).copy_(tensors[t])
     d.source = str(path)
     d.eval()

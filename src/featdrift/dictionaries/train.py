@@ -3,34 +3,34 @@
 Deterministic for a fixed seed and thread count: the row-group order of each pass
 and the shuffle inside a bounded buffer come from one seeded torch.Generator.
 Memory: one shuffle buffer (`buffer_rows` x M x d floats) plus one row group per model.
+The loop is the same for every architecture; what differs (activation, extra loss,
+decoder normalisation, thresholds after training) is the architecture's (arch/).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..activations.store import ActivationStore
 from ..determinism import set_determinism
-from .model import Dictionary, batch_topk, batch_topk_threshold
+from .arch import get
+from .model import Dictionary
+from .settings import DictionaryConfig
+from .split import held_out
 
 log = logging.getLogger(__name__)
-
-
-def is_train_row(seq_id: torch.Tensor, holdout_every: int) -> torch.Tensor:
-    """Every `holdout_every`-th probe sequence is held out for evaluation."""
-    return seq_id % holdout_every != 0
 
 
 def take_rows(store: ActivationStore, n: int, holdout_every: int, train: bool = True) -> torch.Tensor:
     """The first n train (or held-out) rows in store order, (n', M, d) with n' <= n."""
     out, have = [], 0
     for sid, _pos, x in store:
-        keep = is_train_row(sid, holdout_every) if train else ~is_train_row(sid, holdout_every)
+        keep = ~held_out(sid, holdout_every) if train else held_out(sid, holdout_every)
         x = x[keep]
         out.append(x[: n - have])
         have += len(out[-1])
@@ -46,7 +46,7 @@ def row_batches(store: ActivationStore, batch_size: int, buffer_rows: int, gen: 
     while True:
         for u in torch.randperm(len(store.units), generator=gen).tolist():
             sid, _pos, x = store.read(store.units[u])
-            k = is_train_row(sid, holdout_every)
+            k = ~held_out(sid, holdout_every)
             buf.append(x)
             keep.append(k)
             n += int(k.sum())
@@ -83,12 +83,6 @@ def init_dictionary(D: Dictionary, sample: torch.Tensor, gen: torch.Generator) -
         D.b_enc.zero_()
 
 
-def normalize_decoder(D: Dictionary) -> None:
-    """BatchTopK: fix each latent's joint decoder norm sum_m ||W_dec,k^m|| = 1 (keeps per-model ratios)."""
-    with torch.no_grad():
-        D.W_dec.div_(D.dec_norms().sum(0).clamp_min(1e-8)[None, :, None])
-
-
 def adam(D: Dictionary, lr: float) -> torch.optim.Adam:
     """Adam; the fused CPU kernel where this torch has it (one pass over each parameter)."""
     try:
@@ -97,41 +91,28 @@ def adam(D: Dictionary, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(D.parameters(), lr=lr, betas=(0.9, 0.999))
 
 
-def aux_loss(pre: torch.Tensor, e: torch.Tensor, W_dec: torch.Tensor, dead: torch.Tensor, aux_k: int) -> torch.Tensor:
-    """AuxK: the residual e (B, M*d) reconstructed from the top-`aux_k` dead latents of each token
-    (by relu(pre)), relative to ||e||^2. Only the dead latents' columns and decoder rows are touched."""
-    idx = dead.nonzero().squeeze(1)
-    post = torch.relu(pre.index_select(1, idx))
-    if aux_k < len(idx):
-        vals, top = post.topk(aux_k, dim=-1, sorted=False)
-        post = torch.zeros_like(post).scatter(-1, top, vals)
-    e_hat = post @ W_dec.index_select(0, idx)
-    return F.mse_loss(e_hat, e, reduction="sum") / e.pow(2).sum().clamp_min(1e-8)
+def train_dictionary(store: ActivationStore, models: list[str], cfg: DictionaryConfig | Mapping, seed: int,
+                     threads: int = 1, meta: dict | None = None) -> tuple[Dictionary, list[dict]]:
+    """(trained Dictionary with its inference parameters set, training curve rows).
 
-
-def train_dictionary(store: ActivationStore, models: list[str], cfg: dict, seed: int, threads: int = 1,
-                     meta: dict | None = None) -> tuple[Dictionary, list[dict]]:
-    """(trained Dictionary with thresholds calibrated, training curve rows)."""
+    `cfg` is a DictionaryConfig (a `dictionaries` config section is converted, strictly)."""
+    cfg = DictionaryConfig.of(cfg)
     set_determinism(threads, seed)
     gen = torch.Generator().manual_seed(seed)
-    M, d, n = store.n_models, store.d_model, cfg["n_latents"]
-    hold = cfg["holdout_every"]
-    sample = take_rows(store, cfg["scale_rows"], hold)
+    M, d, n = store.n_models, store.d_model, cfg.n_latents
+    hold = cfg.holdout_every
+    sample = take_rows(store, cfg.scale_rows, hold)
     scales = math.sqrt(d) / sample.norm(dim=-1).mean(0)
-    arch = cfg["arch"]
-    D = Dictionary(M, d, n, arch, cfg["k"] if arch == "batchtopk" else None, scales,
-                   cfg={"models": list(models), **(meta or {})})
-    if arch == "relu":
-        D.cfg["l1_coeff"] = cfg["l1_coeff"]
+    arch = get(cfg.arch)
+    params = {key: getattr(cfg, key) for key in arch.cfg_keys}
+    D = Dictionary(M, d, n, cfg.arch, params.get("k"), scales, cfg={"models": list(models), **(meta or {}), **params})
     init_dictionary(D, sample, gen)
-    if arch == "batchtopk":
-        normalize_decoder(D)
-    opt = adam(D, cfg["lr"])
-    bs = cfg["batch_size"]
-    steps = max(1, cfg["tokens"] // bs)
-    batches = row_batches(store, bs, cfg["buffer_rows"], gen, hold)
+    bs = cfg.batch_size
+    steps = max(1, cfg.tokens // bs)
+    run = arch.training(D, cfg, steps)
+    opt = adam(D, cfg.lr)
+    batches = row_batches(store, bs, cfg.buffer_rows, gen, hold)
     since_fired = torch.zeros(n)
-    thr_sum, thr_n = 0.0, 0
     curve = []
     # The step as plain 2-D matmuls of the (B, M*d) batch: encoder (M*d, n) and decoder (n, M*d)
     # (a view of W_dec for M = 1, a copy of W_dec's n*M*d entries otherwise); the input needs no gradient.
@@ -140,41 +121,19 @@ def train_dictionary(store: ActivationStore, models: list[str], cfg: dict, seed:
         xs = next(batches).reshape(bs, M * d) * D.scales.repeat_interleave(d)
         fac = lr_factor(step, steps)
         for g in opt.param_groups:
-            g["lr"] = cfg["lr"] * fac
+            g["lr"] = cfg.lr * fac
         W_dec = D.W_dec.transpose(0, 1).reshape(n, M * d)
         pre = torch.addmm(b_enc, xs, W_enc)
-        aux = torch.zeros(())
-        if arch == "relu":
-            f = torch.relu(pre)
-            xhat = torch.addmm(b_dec, f, W_dec)
-            lam = cfg["l1_coeff"] * min(1.0, (step + 1) / max(1, int(steps * cfg["l1_warmup"])))
-            sparsity = (f @ D.dec_norms().sum(0)).mean()
-            rec = F.mse_loss(xhat, xs, reduction="sum") / bs
-            loss = rec + lam * sparsity
-        else:
-            kth = batch_topk_threshold(pre, D.k)
-            f = batch_topk(pre, D.k, threshold=kth)
-            xhat = torch.addmm(b_dec, f, W_dec)
-            rec = F.mse_loss(xhat, xs, reduction="sum") / bs
-            dead = since_fired >= cfg["dead_tokens"]
-            n_dead = int(dead.sum())
-            if n_dead and cfg["aux_coeff"] > 0:
-                aux = aux_loss(pre, (xs - xhat).detach(), W_dec, dead, cfg["aux_k"])
-            loss = rec + cfg["aux_coeff"] * aux
-            # Global inference threshold: mean over the second half of training of the batch's smallest kept activation.
-            if step >= steps // 2:
-                if kth <= 0:  # fewer than k*B positive entries: all positive ones are kept
-                    kept = f.detach()[f.detach() > 0]
-                    kth = float(kept.min()) if kept.numel() else 0.0
-                if kth > 0:
-                    thr_sum += kth
-                    thr_n += 1
+        f = run.activate(step, pre)
+        xhat = torch.addmm(b_dec, f, W_dec)
+        rec = F.mse_loss(xhat, xs, reduction="sum") / bs
+        extra, aux = run.loss(step, pre, f, xs, xhat, W_dec, since_fired >= cfg.dead_tokens)
+        loss = rec + extra
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(D.parameters(), 1.0)
         opt.step()
-        if arch == "batchtopk":
-            normalize_decoder(D)
+        run.after_step()
         with torch.no_grad():
             since_fired += bs
             since_fired[f.detach().sum(0) > 0] = 0  # f >= 0: a positive column sum means the latent fired
@@ -183,27 +142,11 @@ def train_dictionary(store: ActivationStore, models: list[str], cfg: dict, seed:
                 var = (xs - xs.mean(0)).pow(2).sum(-1).mean()
                 row = {"step": step, "tokens": (step + 1) * bs, "loss": float(loss), "fvu": float(rec / var),
                        "l0": float((f > 0).sum(-1).float().mean()), "aux": float(aux),
-                       "dead_frac": float((since_fired >= cfg["dead_tokens"]).float().mean()), "lr": cfg["lr"] * fac}
+                       "dead_frac": float((since_fired >= cfg.dead_tokens).float().mean()), "lr": cfg.lr * fac}
             curve.append(row)
             if step % max(1, steps // 10) == 0 or step == steps - 1:
                 log.info("step %d/%d loss %.4f fvu %.4f l0 %.1f dead %.3f", step, steps, row["loss"], row["fvu"],
                          row["l0"], row["dead_frac"])
     D.eval()
-    if arch == "batchtopk":
-        D.threshold = thr_sum / max(1, thr_n)
-        calibrate_readout(D, take_rows(store, cfg["calib_rows"], hold))
+    run.finish(lambda: take_rows(store, cfg.calib_rows, hold))
     return D, curve
-
-
-@torch.no_grad()
-def calibrate_readout(D: Dictionary, x: torch.Tensor) -> None:
-    """Per-model readout thresholds: model m alone fires as many latents per token as the joint code."""
-    joint_l0 = float((D.encode(x) > 0).sum(-1).float().mean())
-    target = max(1, round(joint_l0 * len(x)))
-    ths = []
-    for m in range(D.M):
-        pre = D.pre_model(m, x[:, m]).flatten().numpy()
-        r = max(0, pre.size - min(target + 1, pre.size))  # the (target + 1)-th largest entry
-        ths.append(max(0.0, float(np.partition(pre, r)[r])))
-    D.thresholds = ths
-    D.cfg["joint_l0_calibration"] = joint_l0

@@ -5,11 +5,12 @@ from __future__ import annotations
 from ..io import write_json, write_parquet
 from ..models.load import load_model
 from ..plots import bar_plot
+from ..settings import EvalSettings
 from .harness import accuracy, make_hflm, run_lm_eval
 
 
-def evaluate_model(model_name: str, model_dir, tasks: dict[str, dict], include_path: str | None, eval_cfg: dict, seed: int,
-                   threads: int, out: dict) -> dict[str, float]:
+def evaluate_model(model_name: str, model_dir, tasks: dict[str, dict], include_path: str | None,
+                   eval_cfg: EvalSettings | dict, seed: int, threads: int, out: dict) -> dict[str, float]:
     """`tasks` maps our name -> {"lm_eval": name, "role": in_domain|ood|heldout}.
 
     Writes `out["per_task"][i]` (lm-eval metrics of task i), `out["samples"]`,
@@ -17,12 +18,13 @@ def evaluate_model(model_name: str, model_dir, tasks: dict[str, dict], include_p
     """
     import torch
 
+    eval_cfg = EvalSettings.of(eval_cfg)
     torch.set_num_threads(threads)
     model, tok = load_model(model_dir)
     names = list(tasks)
     lm_names = [tasks[n]["lm_eval"] for n in names]
-    lm = make_hflm(model, tok, batch_size=eval_cfg["batch_size"], device=eval_cfg["device"])
-    results, samples = run_lm_eval(lm, lm_names, include_path, limit=eval_cfg.get("limit"), seed=seed)
+    lm = make_hflm(model, tok, batch_size=eval_cfg.batch_size, device=eval_cfg.device)
+    results, samples = run_lm_eval(lm, lm_names, include_path, limit=eval_cfg.limit, seed=seed)
     by_lm = dict(zip(lm_names, names))
     samples["task"] = samples["task"].map(by_lm)
     acc = {by_lm[k]: v for k, v in accuracy(results).items()}

@@ -1,4 +1,4 @@
-"""`featdrift-steered`: lm-eval's HFLM with a feature edit at one layer (DESIGN.md "interventions").
+"""`featdrift-steered`: lm-eval's HFLM with a feature edit at one layer (docs/design.md "interventions").
 
 The edit is the delta form x' = x + sum_{k in S} (c - 1) f_k^m(x) W_dec,k^m, applied by a
 forward hook on the dictionary's block to every position of every forward pass (prompt
@@ -9,15 +9,14 @@ each model call, so nothing stays attached to the model between or after evaluat
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import torch
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
-from ..activations.capture import decoder_layers
 from ..dictionaries import Dictionary, load_dictionary
+from ..models.hooks import block_hook
 
 MODEL_NAME = "featdrift-steered"
 
@@ -37,7 +36,7 @@ class FeatureEdit:
             self.W_enc = (D.W_enc[m][:, idx] * D.scales[m]).detach().clone()
             self.b_enc = D.b_enc[idx].detach().clone()
             self.W_dec = D.decoder_raw(m)[idx].detach().clone()
-        self.threshold = None if D.arch == "relu" else D.thresholds[m]
+        self.threshold = D.readout_threshold(m)  # None: a ReLU readout
         self.features, self.c, self.name = feats, float(c), name
 
     def readout(self, x: torch.Tensor) -> torch.Tensor:
@@ -54,23 +53,9 @@ class FeatureEdit:
         return (x.float() + self.delta(x)).to(x.dtype)
 
 
-@contextlib.contextmanager
 def edit_hook(model, layer: int, edit: FeatureEdit):
     """Apply `edit` to the output of block `layer` while the context is open."""
-    blocks = decoder_layers(model)
-    if not 0 <= layer < len(blocks):
-        raise ValueError(f"{edit.name}: layer {layer} out of range (the model has {len(blocks)} blocks)")
-
-    def hook(_module, _inputs, out):
-        if isinstance(out, (tuple, list)):
-            return (edit.apply(out[0]), *out[1:])
-        return edit.apply(out)
-
-    handle = blocks[layer].register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
+    return block_hook(model, layer, edit.apply, name=edit.name)
 
 
 def _feature_list(features) -> list[int]:

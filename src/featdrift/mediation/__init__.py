@@ -1,4 +1,4 @@
-"""Generalization features and causal interventions (DESIGN.md "Generalization features and interventions").
+"""Generalization features and causal interventions (docs/design.md "Generalization features and interventions").
 
 critical.py   critical samples C_j (base wrong, RL right) per out-of-domain task
 readout.py    pooled per-model readout fbar^m(x) of prompts through a dictionary

@@ -14,6 +14,7 @@ from ..dictionaries import load_dictionary
 from ..evaluation.harness import run_lm_eval
 from ..evaluation.steered import SteeredHFLM
 from ..models.load import load_model
+from ..settings import EvalSettings
 
 
 def random_sets(selected: list[int], pool: list[int], n_draws: int, seed: int) -> list[list[int]]:
@@ -38,20 +39,22 @@ def conditions(mode: str, selected: list[int], controls: list[list[int]], alphas
 
 
 def run_conditions(model_path: str, dict_path: str, dict_model: str, conds: list[dict], tasks: dict[str, dict],
-                   include_path: str | None, eval_cfg: dict, seed: int, trust_remote_code: bool = False) -> pd.DataFrame:
+                   include_path: str | None, eval_cfg: EvalSettings | dict, seed: int,
+                   trust_remote_code: bool = False) -> pd.DataFrame:
     """Per-sample correctness (set, draw, scale, task, doc_id, correct) of every condition.
 
     `tasks` maps our task name -> {"lm_eval": name, "role": ...}, as in the eval stage."""
     from tqdm import tqdm
 
+    eval_cfg = EvalSettings.of(eval_cfg)
     model, tok = load_model(model_path, trust_remote_code=trust_remote_code)
     D, _ = load_dictionary(dict_path)
     by_lm = {v["lm_eval"]: k for k, v in tasks.items()}
     frames = []
     for cond in tqdm(conds, desc=f"interventions on {model_path}", mininterval=5):
         lm = SteeredHFLM(model, dictionary=D, dict_model=dict_model, features=cond["features"], scale=cond["scale"],
-                         tokenizer=tok, batch_size=eval_cfg["batch_size"], device=eval_cfg["device"])
-        _, samples = run_lm_eval(lm, list(by_lm), include_path, limit=eval_cfg.get("limit"), seed=seed)
+                         tokenizer=tok, batch_size=eval_cfg.batch_size, device=eval_cfg.device)
+        _, samples = run_lm_eval(lm, list(by_lm), include_path, limit=eval_cfg.limit, seed=seed)
         frames.append(pd.DataFrame({"set": cond["set"], "draw": cond["draw"], "scale": cond["scale"],
                                     "n_features": len(cond["features"]), "task": samples["task"].map(by_lm),
                                     "doc_id": samples["doc_id"], "correct": samples["correct"]}))

@@ -1,4 +1,4 @@
-"""Selection of the features that carry RL's out-of-domain gains (DESIGN.md).
+"""Selection of the features that carry RL's out-of-domain gains (docs/design.md).
 
 Score_k^j = mean over C_j of fbar_k^RL(x) - fbar_k^base(x); Selected_j = {k : Score_k^j >= rho max_k Score_k^j};
 the compact set holds the features selected in at least q of the tasks that have critical samples

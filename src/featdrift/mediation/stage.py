@@ -9,11 +9,12 @@ import json
 import pandas as pd
 
 from ..io import read_parquet, write_json, write_parquet, write_text
+from ..settings import EvalSettings, InterveneSettings, SelectSettings
 from .effects import effects_table, markdown, plot_effects
 
 
-def select_job(inp, models: dict[str, str], ood_tasks: list[str], layer: int, cfg: dict, threads: int, out,
-               trust_remote_code: bool = False) -> dict:
+def select_job(inp, models: dict[str, str], ood_tasks: list[str], layer: int, cfg: SelectSettings | dict, threads: int,
+               out, trust_remote_code: bool = False) -> dict:
     """`models`: {"base": name, "rl": name} as named in the dictionary (base and the final RL checkpoint)."""
     import torch
 
@@ -22,18 +23,19 @@ def select_job(inp, models: dict[str, str], ood_tasks: list[str], layer: int, cf
     from .critical import critical_samples
     from .select import plot_selection, select
 
+    cfg = SelectSettings.of(cfg)
     torch.set_num_threads(threads)
     critical = critical_samples(inp.base_samples, inp.rl_samples, ood_tasks)
     D, dcfg = load_dictionary(inp.dictionary)
     if dcfg.get("layer") != layer:
         raise ValueError(f"{inp.dictionary}: dictionary layer {dcfg.get('layer')} is not select.layer {layer}")
     loaded = {r: load_model(getattr(inp, f"{r}_model"), trust_remote_code=trust_remote_code) for r in ("base", "rl")}
-    result = select(critical, ood_tasks, loaded, D, models, layer, cfg["rho"], cfg["min_tasks"], cfg["batch_size"])
+    result = select(critical, ood_tasks, loaded, D, models, layer, cfg.rho, cfg.min_tasks, cfg.batch_size)
     write_parquet(out.critical, critical)
     write_parquet(out.scores, result["scores"])
     write_parquet(out.features, result["features"])
     write_parquet(out.overlap, result["overlap"])
-    summary = {"dictionary": dcfg.get("name"), "layer": layer, "models": models, "rho": cfg["rho"],
+    summary = {"dictionary": dcfg.get("name"), "layer": layer, "models": models, "rho": cfg.rho,
                "min_tasks": result["min_tasks"], "tasks": result["tasks"], "tasks_used": result["tasks_used"],
                "compact_set": result["compact"], "compact_size": len(result["compact"]),
                "per_task_sets": {t: sorted(s) for t, s in result["sets"].items()},
@@ -43,23 +45,24 @@ def select_job(inp, models: dict[str, str], ood_tasks: list[str], layer: int, cf
     return {"compact_size": len(result["compact"]), "tasks": result["tasks"]}
 
 
-def intervene_job(mode: str, inp, dict_model: str, tasks: dict[str, dict], include_path, eval_cfg: dict, cfg: dict,
-                  seed: int, threads: int, out, trust_remote_code: bool = False) -> dict:
+def intervene_job(mode: str, inp, dict_model: str, tasks: dict[str, dict], include_path, eval_cfg: EvalSettings | dict,
+                  cfg: InterveneSettings | dict, seed: int, threads: int, out, trust_remote_code: bool = False) -> dict:
     """mode disable: the RL model, c = 0; amplify: the base model, c = every alpha."""
     import torch
 
     from .intervene import conditions, random_sets, run_conditions
 
+    cfg, eval_cfg = InterveneSettings.of(cfg), EvalSettings.of(eval_cfg)
     torch.set_num_threads(threads)
     sel = json.loads(open(inp.selection).read())
     selected = sel["compact_set"]
     pool = sel["active"]["rl" if mode == "disable" else "base"]
-    controls = random_sets(selected, pool, cfg["n_random"], seed) if selected else []
-    conds = conditions(mode, selected, controls, cfg["alphas"]) if selected else conditions(mode, [], [], [])[:1]
+    controls = random_sets(selected, pool, cfg.n_random, seed) if selected else []
+    conds = conditions(mode, selected, controls, cfg.alphas) if selected else conditions(mode, [], [], [])[:1]
     samples = run_conditions(inp.model, inp.dictionary, dict_model, conds, tasks, include_path, eval_cfg, seed,
                              trust_remote_code)
     critical = read_parquet(inp.critical)
-    effects = effects_table(samples, tasks, critical, cfg["roles"], mode, cfg["bootstrap"], cfg["confidence"], seed)
+    effects = effects_table(samples, tasks, critical, cfg.roles, mode, cfg.bootstrap, cfg.confidence, seed)
     write_parquet(out.samples, samples, metadata={"mode": mode, "dict_model": dict_model})
     write_parquet(out.effects, effects)
     write_json(out.sets, {"mode": mode, "selected": selected, "random": controls,

@@ -10,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..determinism import set_determinism
+from ..settings import PretrainModelSettings, PretrainTrainSettings
 from .build import tiny_llama
 from .tokenizer import char_tokenizer
 
@@ -28,19 +29,21 @@ def lr_at(step: int, total: int, warmup: int, lr: float) -> float:
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def pretrain(corpus: pd.DataFrame, arch: dict, train: dict, seed: int, threads: int):
+def pretrain(corpus: pd.DataFrame, arch: PretrainModelSettings | dict, train: PretrainTrainSettings | dict,
+             seed: int, threads: int):
     """Returns (model, tokenizer, curve DataFrame). Deterministic for a fixed seed and thread count."""
+    arch, train = PretrainModelSettings.of(arch), PretrainTrainSettings.of(train)
     set_determinism(threads, seed)
-    tok = char_tokenizer(arch["max_len"])
+    tok = char_tokenizer(arch.max_len)
     model = tiny_llama(arch, tok)
     stream = token_stream(corpus["text"].tolist(), tok)
-    seq = train["seq_len"]
+    seq = train.seq_len
     n_chunks = (len(stream) - 1) // seq
     chunks = stream[: n_chunks * seq + 1]
-    opt = torch.optim.AdamW(model.parameters(), lr=train["lr"], weight_decay=train["weight_decay"], betas=(0.9, 0.95))
+    opt = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(seed)
     order, cursor = torch.randperm(n_chunks, generator=gen), 0
-    rows, steps, bs = [], train["steps"], train["batch_size"]
+    rows, steps, bs = [], train.steps, train.batch_size
     model.train()
     bar = tqdm(range(steps), desc="pretrain", mininterval=5)
     for step in bar:
@@ -49,7 +52,7 @@ def pretrain(corpus: pd.DataFrame, arch: dict, train: dict, seed: int, threads: 
         idx = order[cursor : cursor + bs] * seq
         cursor += bs
         batch = torch.stack([chunks[i : i + seq + 1] for i in idx.tolist()])
-        lr = lr_at(step, steps, train["warmup"], train["lr"])
+        lr = lr_at(step, steps, train.warmup, train.lr)
         for g in opt.param_groups:
             g["lr"] = lr
         logits = model(input_ids=batch[:, :-1]).logits

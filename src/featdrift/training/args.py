@@ -6,6 +6,8 @@ import os
 
 import torch
 
+from ..settings import RlSettings, SftSettings, TrainSettings
+
 
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -18,18 +20,19 @@ def per_device(batch: int, grad_accum: int, what: str) -> int:
     return batch // n
 
 
-def common_args(train: dict, run_cfg: dict, out_dir: str, seed: int, max_steps: int) -> dict:
+def common_args(train: TrainSettings, run_cfg: SftSettings | RlSettings, out_dir: str, seed: int,
+                max_steps: int) -> dict:
     return dict(
         output_dir=out_dir,
-        gradient_checkpointing=train["gradient_checkpointing"],  # trl's configs default to True
+        gradient_checkpointing=train.gradient_checkpointing,  # trl's configs default to True
         max_steps=max_steps,
-        learning_rate=run_cfg["lr"],
-        gradient_accumulation_steps=run_cfg["grad_accum"],
-        lr_scheduler_type=train["lr_scheduler"],
-        warmup_steps=train["warmup_ratio"],
-        weight_decay=train["weight_decay"],
-        max_grad_norm=train["max_grad_norm"],
-        bf16=train["bf16"],
+        learning_rate=run_cfg.lr,
+        gradient_accumulation_steps=run_cfg.grad_accum,
+        lr_scheduler_type=train.lr_scheduler,
+        warmup_steps=train.warmup_ratio,
+        weight_decay=train.weight_decay,
+        max_grad_norm=train.max_grad_norm,
+        bf16=train.bf16,
         seed=seed,
         data_seed=seed,
         logging_steps=1,

@@ -4,7 +4,8 @@ A Snakemake `script:` is one process; with train.num_processes > 1 it writes the
 call's arguments to `<resume>/launch.json` and starts
 `accelerate launch --num_processes N -m featdrift.training.launch <json>`; every
 process trains its data-parallel share, process 0 writes the outputs and the
-summary that the job then returns.
+summary that the job then returns. The settings travel in the JSON as plain dicts
+(TrainSettings.as_dict), and each process's `train_run` checks them again.
 """
 
 from __future__ import annotations

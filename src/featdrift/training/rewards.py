@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ..settings import RlSettings
 from ..tasks.lmeval_yaml import FINAL_ANSWER_REGEX
 
 
@@ -40,10 +41,11 @@ def format_reward(regex: str = FINAL_ANSWER_REGEX):
     return answer_format
 
 
-def reward_functions(rl_cfg: dict, regex: str | None) -> tuple[list, list[float]]:
+def reward_functions(rl_cfg: RlSettings | dict, regex: str | None) -> tuple[list, list[float]]:
+    rl_cfg = RlSettings.of(rl_cfg)
     regex = regex or FINAL_ANSWER_REGEX
     funcs, weights = [correctness_reward(regex)], [1.0]
-    if rl_cfg.get("format_reward", 0.0):
+    if rl_cfg.format_reward:
         funcs.append(format_reward(regex))
-        weights.append(float(rl_cfg["format_reward"]))
+        weights.append(float(rl_cfg.format_reward))
     return funcs, weights

@@ -10,6 +10,7 @@ from ..io import read_parquet
 from ..lineage import content_hash, package_versions
 from ..determinism import set_determinism
 from ..models.load import load_model
+from ..settings import TrainSettings
 from .checkpoints import CheckpointCallback, ResumeStore
 from .curves import curves, write_curves
 from .schedule import prompt_order, total_steps
@@ -22,20 +23,26 @@ def _code_hash() -> str:
     return h.hexdigest()
 
 
-def fingerprint(run: str, model_dir, train_parquet, train: dict, steps: list[int], seed: int, threads: int) -> dict:
+def fingerprint(run: str, model_dir, train_parquet, train: TrainSettings, steps: list[int], seed: int,
+                threads: int) -> dict:
+    """What the run depends on, as plain JSON values: ResumeStore compares it with the stored
+    fingerprint.json, so settings go in as TrainSettings.as_dict (lists, not tuples)."""
     versions = package_versions()
-    return {"run": run, "train": train, "steps": steps, "seed": seed, "threads": threads,
+    return {"run": run, "train": train.as_dict(), "steps": steps, "seed": seed, "threads": threads,
             "base": content_hash(model_dir), "data": content_hash(train_parquet), "code": _code_hash(),
             "packages": {k: versions.get(k) for k in ("python", "torch", "transformers", "trl", "accelerate")}}
 
 
-def train_run(run: str, model_dir, train_parquet, train: dict, steps: list[int], seed: int, threads: int,
-              resume_dir, out, answer_regex: str | None = None) -> dict:
-    """Train `run` from the base model; write out["models"] (one dir per step), out["curves"], out["plot"]."""
+def train_run(run: str, model_dir, train_parquet, train: TrainSettings | dict, steps: list[int], seed: int,
+              threads: int, resume_dir, out, answer_regex: str | None = None) -> dict:
+    """Train `run` from the base model; write out["models"] (one dir per step), out["curves"], out["plot"].
+
+    `train`: the train section with at least this run's part (a dict is checked key by key first)."""
+    train = TrainSettings.of(train, run)
     # Not transformers' full_determinism, which also NaN-fills fresh memory (slow on CPU).
-    set_determinism(threads, deterministic=train["deterministic"])
+    set_determinism(threads, deterministic=train.deterministic)
     rows = read_parquet(train_parquet)
-    b, epochs = train["batch_size"], train["epochs"]
+    b, epochs = train.batch_size, train.epochs
     total = total_steps(len(rows), b, epochs)
     if steps[-1] != total:
         raise ValueError(f"train: {train_parquet} has {len(rows)} rows, so {total} steps, but the checkpoint grid "
@@ -44,13 +51,13 @@ def train_run(run: str, model_dir, train_parquet, train: dict, steps: list[int],
     store = ResumeStore(resume_dir, run, fingerprint(run, model_dir, train_parquet, train, steps, seed, threads))
     if "WORLD_SIZE" in os.environ:  # a data-parallel worker: the launching job prepared the state
         resume = store.latest()
-    elif train["num_processes"] > 1:
+    elif train.num_processes > 1:
         store.prepare()
         from .launch import launch
         out = {"models": [str(p) for p in out["models"]], "curves": str(out["curves"]), "plot": str(out["plot"])}
-        return launch(train["num_processes"], dict(run=run, model_dir=str(model_dir), train_parquet=str(train_parquet),
-                                                   train=train, steps=list(steps), seed=seed, threads=threads,
-                                                   resume_dir=str(resume_dir), out=out, answer_regex=answer_regex))
+        return launch(train.num_processes, dict(run=run, model_dir=str(model_dir), train_parquet=str(train_parquet),
+                                                train=train.as_dict(), steps=list(steps), seed=seed, threads=threads,
+                                                resume_dir=str(resume_dir), out=out, answer_regex=answer_regex))
     else:
         resume = store.prepare()
     print(f"{run}: {total} steps of {b} prompts, checkpoints at {steps}; "

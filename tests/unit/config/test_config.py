@@ -38,6 +38,14 @@ BAD = [
                                                 "columns": {"prompt": "q", "answer": "a"}}}},
      "data.dataset.data_files: file not found: nope.parquet"),
     ({"base": {"pretrain": {"model": {"n_heads": 3}}}}, "base.pretrain.model.n_heads: 3 does not divide d_model 128"),
+    # Checks that jobs used to make late (the drift, capture, dictionary and training jobs).
+    ({"drift": {"nrn": {"base_specific": 0.95}}}, "drift.nrn.base_specific: 0.95 is not below drift.nrn.tuned_specific 0.9"),
+    ({"activations": {"layers": [2, 4]}}, "activations.layers[1]: layer 4 out of range (base.pretrain.model.n_layers is 4)"),
+    ({"dictionaries": {"k": 512}}, "dictionaries.k: 512 is not below dictionaries.n_latents 512"),
+    ({"train": {"sft": {"grad_accum": 3}}},
+     "train.batch_size: 8 is not divisible by train.sft.grad_accum x train.num_processes = 3"),
+    ({"train": {"rl": {"grad_accum": 5}}},
+     "train.batch_size: 8 x train.rl.num_generations = 48 is not divisible by train.rl.grad_accum x train.num_processes = 5"),
 ]
 
 
@@ -55,7 +63,8 @@ def test_default_config_is_valid_and_defaults_are_filled():
     assert cfg["data"]["dataset"] is None
 
 
-@pytest.mark.parametrize("patch,message", [BAD[0], BAD[1], BAD[4], BAD[6]], ids=["type", "unknown-key", "task", "missing-file"])
+@pytest.mark.parametrize("patch,message", [BAD[0], BAD[1], BAD[4], BAD[6], BAD[9]],
+                         ids=["type", "unknown-key", "task", "missing-file", "drift-thresholds"])
 def test_workflow_stops_before_any_job_with_one_line(tmp_path, patch, message):
     proc = snakemake(tmp_path, "-n", config=patch, check=False)
     assert proc.returncode != 0

@@ -10,14 +10,11 @@ import torch
 from featdrift.activations.capture import capture_shard
 from featdrift.activations.store import ActivationStore
 from featdrift.dictionaries import load_dictionary
-from featdrift.dictionaries.build import build_dictionary
+from featdrift.dictionaries.build import build_dictionary, measure_dictionary
+from featdrift.dictionaries.settings import DictionaryConfig
 from featdrift.dictionaries.train import train_dictionary
 
 from helpers.acts import ACTS, make_model, make_probe, matched_fraction, sparse_data, write_synthetic_shards
-
-BASE_CFG = {"n_latents": 64, "k": 3, "l1_coeff": 1.0, "l1_warmup": 0.05, "lr": 3e-3, "tokens": 120000,
-            "batch_size": 256, "buffer_rows": 4096, "aux_k": 32, "aux_coeff": 1 / 32, "dead_tokens": 5000,
-            "holdout_every": 10, "scale_rows": 2048, "calib_rows": 2048, "eval_tokens": 2000, "ce_sequences": 0}
 
 
 @pytest.fixture(scope="module")
@@ -29,18 +26,18 @@ def synthetic(tmp_path_factory):
 
 
 @pytest.mark.parametrize("arch,models", [("batchtopk", 1), ("relu", 1), ("batchtopk", 2), ("relu", 2)])
-def test_recovers_known_sparse_dictionary(synthetic, arch, models):
+def test_recovers_known_sparse_dictionary(synthetic, dict_section, arch, models):
     shards, atoms = synthetic
     store = ActivationStore(shards[:models])
-    cfg = {**BASE_CFG, "arch": arch, "tokens": 240000}
+    cfg = DictionaryConfig.from_config(dict_section(arch=arch, tokens=240000))
     D, _ = train_dictionary(store, ["base", "sft-1"][:models], cfg, seed=0, threads=1)
     for m in range(models):
         assert matched_fraction(D.W_dec[m], atoms[m]) >= 0.8, (arch, m)
 
 
-def test_two_runs_give_identical_bytes(synthetic, tmp_path):
+def test_two_runs_give_identical_bytes(synthetic, dict_section, tmp_path):
     shards, _ = synthetic
-    cfg = {**BASE_CFG, "arch": "batchtopk", "tokens": 10000}
+    cfg = DictionaryConfig.from_config(dict_section(arch="batchtopk", tokens=10000))
     outs = []
     for run in range(2):
         D, _ = train_dictionary(ActivationStore(shards), ["base", "sft-1"], cfg, seed=0, threads=1)
@@ -49,10 +46,10 @@ def test_two_runs_give_identical_bytes(synthetic, tmp_path):
     assert outs[0] == outs[1]
 
 
-def test_readout_thresholds_match_the_joint_l0(synthetic):
+def test_readout_thresholds_match_the_joint_l0(synthetic, dict_section):
     shards, _ = synthetic
-    D, _ = train_dictionary(ActivationStore(shards), ["base", "sft-1"], {**BASE_CFG, "arch": "batchtopk", "tokens": 30000},
-                            seed=0, threads=1)
+    cfg = DictionaryConfig.from_config(dict_section(arch="batchtopk", tokens=30000))
+    D, _ = train_dictionary(ActivationStore(shards), ["base", "sft-1"], cfg, seed=0, threads=1)
     x = torch.cat([x for _, _, x in ActivationStore(shards)])[:4000]
     joint = float((D.encode(x) > 0).sum(-1).float().mean())
     for m in range(2):
@@ -61,7 +58,7 @@ def test_readout_thresholds_match_the_joint_l0(synthetic):
     assert D.threshold is not None and len(D.thresholds) == 2
 
 
-def test_build_writes_the_artifact_contract(tmp_path):
+def test_build_writes_the_artifact_contract(tmp_path, dict_section):
     models = {"base": make_model(tmp_path / "base", 0), "sft-1": make_model(tmp_path / "sft-1", 1)}
     probe = make_probe(tmp_path, models["base"])
     shards = []
@@ -72,11 +69,12 @@ def test_build_writes_the_artifact_contract(tmp_path):
             capture_shard(name, str(path), str(probe), [1], s, ACTS, {1: out})
             paths.append(out)
         shards.append(paths)
-    cfg = {**BASE_CFG, "arch": "batchtopk", "tokens": 3000, "ce_sequences": 4}
+    cfg = dict_section(arch="batchtopk", tokens=3000, ce_sequences=4)
     for name, ms, sh in (("sae-base", ["base"], shards[:1]), ("cc-sft-1", ["base", "sft-1"], shards)):
         out = tmp_path / "dicts" / name / "layer-1"
-        metrics = build_dictionary(name, ms, sh, [str(models[m]) for m in ms], str(probe), 1, cfg, 0, 1, str(out),
-                                   saelens=name.startswith("sae-"), context_size=40)
+        build_dictionary(name, ms, sh, 1, cfg, 0, 1, str(out), saelens=name.startswith("sae-"), context_size=40)
+        metrics = measure_dictionary(str(out), ms, sh, [str(models[m]) for m in ms], str(probe), 1, cfg, 1,
+                                     str(out / "metrics.json"))
         D, c = load_dictionary(out)
         M = len(ms)
         assert D.W_enc.shape == (M, 32, 64) and D.W_dec.shape == (M, 64, 32)
@@ -110,7 +108,7 @@ def test_workflow_builds_the_base_sae(tiny_run):
 
     snakemake(tiny_run, "results/dicts/sae-base/layer-1/metrics.json")
     out = tiny_run / "results" / "dicts" / "sae-base" / "layer-1"
-    for f in ("weights.safetensors", "cfg.json", "metrics.json", "lineage.json", "saelens/cfg.json",
+    for f in ("weights.safetensors", "cfg.json", "metrics.json", "lineage.json", "metrics.lineage.json", "saelens/cfg.json",
               "saelens/sae_weights.safetensors"):
         assert (out / f).exists(), f
     for i in range(2):

@@ -1,0 +1,51 @@
+"""Typed training settings of a dictionary, from the validated `dictionaries` config section.
+
+The schema (schemas/config.schema.yaml) owns the defaults and the ranges; this only
+fixes which keys training reads, so that a typo or a new key is an error here and
+not a silently ignored setting. eval_tokens and ce_sequences are read by the metrics
+only; holdout_every is training's too (the held-out rows are never trained on).
+Errors are ConfigErrors naming the key, like the other sections' (featdrift.settings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from ..config import ConfigError
+from ..settings import Section
+
+
+@dataclasses.dataclass(frozen=True)
+class DictionaryConfig(Section):
+    """One dictionary's training settings; all required (the schema fills in the defaults)."""
+
+    arch: str
+    n_latents: int
+    k: int
+    l1_coeff: float
+    l1_warmup: float
+    lr: float
+    tokens: int
+    batch_size: int
+    buffer_rows: int
+    aux_k: int
+    aux_coeff: float
+    dead_tokens: int
+    holdout_every: int
+    scale_rows: int
+    calib_rows: int
+    path: ClassVar[str] = "dictionaries"
+    unread: ClassVar[frozenset[str]] = frozenset({"ce_sequences", "eval_tokens"})  # the metrics job's
+
+    def __post_init__(self):
+        from .arch import get  # the registry imports torch; config validation stays light without it
+
+        try:
+            get(self.arch)
+        except ValueError as e:
+            raise ConfigError(f"dictionaries.arch: {e}") from None
+
+    def as_dict(self) -> dict:
+        """The settings by sorted key, as recorded in cfg.json ("train")."""
+        return {k: v for k, v in sorted(dataclasses.asdict(self).items())}
