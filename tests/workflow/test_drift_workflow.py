@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from helpers import snakemake
+from helpers import FULL_CONFIG, merged, snakemake
 
 pytestmark = pytest.mark.slow
 LAYER = "layer-1"  # configs/test.yaml: activations.layers [1]
@@ -15,10 +15,9 @@ PLOTS = ["nrn_hist", "nrn_summary", "stabilization", "mas_owners", "preservation
 
 
 @pytest.fixture(scope="module")
-def drift(tiny_run):
-    snakemake(tiny_run, f"results/drift/{LAYER}/claims.lineage.json", f"results/drift/{LAYER}/nrn.lineage.json",
-              f"results/drift/{LAYER}/mas.lineage.json")
-    return tiny_run / "results/drift" / LAYER
+def drift(tiny_full):
+    """The drift stage of the session's full tiny build (built once, shared with the other end-to-end tests)."""
+    return tiny_full / "results/drift" / LAYER
 
 
 def test_every_table_and_plot_is_written(drift):
@@ -32,7 +31,7 @@ def test_every_table_and_plot_is_written(drift):
         assert rec["params"]["drift"].get("norm", "l2") == "l2"  # each job gets only the drift keys it reads
 
 
-def test_tables_cover_every_checkpoint(drift, tiny_run):
+def test_tables_cover_every_checkpoint(drift):
     nrn = pd.read_parquet(drift / "nrn_summary.parquet")
     steps = sorted(nrn[nrn["run"] == "sft"]["step"])
     assert sorted(nrn[nrn["run"] == "rl"]["step"]) == steps and len(steps) >= 2
@@ -53,9 +52,9 @@ def test_claims_are_decided_from_numbers(drift):
     assert (drift / "claims.md").read_text().count("### ") == 3
 
 
-def test_a_drift_threshold_change_reruns_only_drift(drift, tiny_run):
-    proc = snakemake(tiny_run, "-n", f"results/drift/{LAYER}/claims.lineage.json",
-                     config={"drift": {"nrn": {"tail": 0.8}}})
+def test_a_drift_threshold_change_reruns_only_drift(drift, tiny_full):
+    proc = snakemake(tiny_full, "-n", f"results/drift/{LAYER}/claims.lineage.json",
+                     config=merged(FULL_CONFIG, {"drift": {"nrn": {"tail": 0.8}}}), override_name="drift-tail.yaml")
     out = proc.stdout + proc.stderr
     assert "drift_nrn" in out and "drift_claims" in out
     for rule in ("crosscoder", "sae", "activations", "sft", "rl", "drift_preservation_model"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -10,8 +11,9 @@ import pandas as pd
 from helpers import snakemake
 from featdrift.training.checkpoints import KILL_ENV, MARKER
 
-# Small GRPO groups and short completions keep the tiny runs to seconds.
-OVERRIDE = {"train": {"batch_size": 16, "rl": {"num_generations": 4, "max_completion_length": 24}}}  # 4 steps
+# Small GRPO groups and short completions keep the tiny runs to seconds; 4 steps, a checkpoint at each.
+OVERRIDE = {"train": {"batch_size": 16, "checkpoints_per_epoch": 4,
+                      "rl": {"num_generations": 4, "max_completion_length": 24}}}
 RUNS = ["sft", "rl"]
 
 
@@ -25,8 +27,17 @@ def checkpoint_bytes(wd: Path) -> dict[str, str]:
     return out
 
 
-def test_killed_training_resumes_to_identical_checkpoints(tmp_path, monkeypatch):
+def seed_inputs(src: Path, wd: Path) -> None:
+    """Training's inputs (task data and the base model) from the session's run, times kept: no train.*
+    key reaches their rules, and without Snakemake metadata here only their times count, so neither reruns."""
+    for rel in ("results/data", "results/models/base"):
+        shutil.copytree(src / rel, wd / rel)
+    shutil.copy2(src / "results/models/base.lineage.json", wd / "results/models/base.lineage.json")
+
+
+def test_killed_training_resumes_to_identical_checkpoints(tiny_run, tmp_path, monkeypatch):
     wd, resume = tmp_path, tmp_path / "results/.resume"
+    seed_inputs(tiny_run, wd)
     # SIGKILL while checkpoint 2 (sft) and 3 (rl) are being sealed: written by the trainer, not marked complete.
     monkeypatch.setenv(KILL_ENV, "sft:2,rl:3")
     proc = snakemake(wd, "-k", *RUNS, config=OVERRIDE, check=False)
