@@ -1,6 +1,16 @@
 # The base model: an existing causal LM imported, or the tiny Llama pretrained here.
 
 
+def base_params():
+    """What the base job reads: the model to import, or the shape and loop to pretrain (the corpus
+    settings are the corpus rule's, whose output is this job's input)."""
+    base = config["base"]
+    out = pick(base, "pretrained", "trust_remote_code")
+    if "pretrain" in base:
+        out["pretrain"] = pick(base["pretrain"], "model", "train")
+    return out
+
+
 rule base:
     input:
         corpus=(
@@ -20,10 +30,7 @@ rule base:
         mem_mb=4000,
         runtime=60,
     params:
-        base={
-            **pick(config["base"], "pretrained", "trust_remote_code"),
-            "pretrain": pick(config["base"].get("pretrain") or {}, "model", "train"),
-        },
+        base=base_params(),
         seed=config["seed"],
     script:
         "../scripts/base.py"

@@ -3,10 +3,8 @@
 
 DICT_CFG = config["dictionaries"]
 # Keys only the metrics job reads: changing them remeasures the dictionaries, never retrains them.
-DICT_METRICS_KEYS = ("holdout_every", "eval_tokens", "ce_sequences")
-DICT_TRAIN = {
-    k: v for k, v in DICT_CFG.items() if k not in ("eval_tokens", "ce_sequences")
-}
+METRICS_ONLY = ("eval_tokens", "ce_sequences")
+DICT_TRAIN = {k: v for k, v in DICT_CFG.items() if k not in METRICS_ONLY}
 FINAL = [f"{run}-{STEPS[-1]}" for run in RUNS]
 # Dictionary name -> the models it reads, in order.
 DICTS = {"sae-base": ["base"]}
@@ -139,8 +137,6 @@ rule dictionary_metrics:
         benchfile("dicts/{dict}/layer-{layer}-metrics")
     wildcard_constraints:
         dict=r"sae-(base|(sft|rl)-\d+)|cc3|cc-(base|(sft|rl)-\d+)",
-    # the base SAE's metrics are ready with it: the report's first dictionary numbers
-    priority: 10
     conda:
         "../envs/featdrift.yaml"
     threads: config["threads"]
@@ -148,9 +144,9 @@ rule dictionary_metrics:
         mem_mb=4000,
         runtime=30,
     params:
-        models=lambda wc: dict_models(wc.dict),
-        dictionaries=pick(DICT_CFG, *DICT_METRICS_KEYS),
+        models=lambda wc: dict_models(dict_name(wc)),
+        dictionaries=pick(DICT_CFG, "holdout_every", *METRICS_ONLY),
         trust_remote_code=config["base"]["trust_remote_code"],
-        dict_dir=lambda wc: res(f"dicts/{wc.dict}/layer-{wc.layer}"),
+        dict_dir=dict_dir,
     script:
         "../scripts/dictionary_metrics.py"

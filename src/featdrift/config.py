@@ -103,9 +103,7 @@ def _check_semantics(config: dict, base_dir: Path) -> None:
         looks_local = pre.startswith((".", "/", "~")) or p.exists() or pre.count("/") != 1
         if looks_local and not p.is_dir():
             raise ConfigError(f"base.pretrained: model directory not found: {pre}")
-    elif "pretrain" not in base:
-        raise ConfigError("base: set either base.pretrained (an existing model) or base.pretrain (build one)")
-    else:
+    elif "pretrain" in base:  # neither: settings.BaseSettings says so, in _check_late
         m = base["pretrain"]["model"]
         if m["d_model"] % m["n_heads"]:
             raise ConfigError(f"base.pretrain.model.n_heads: {m['n_heads']} does not divide d_model {m['d_model']}")

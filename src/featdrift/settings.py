@@ -219,13 +219,6 @@ class BaseSettings(Section):
     path: ClassVar[str] = "base"
     nested: ClassVar[dict] = {"pretrain": PretrainSettings}
 
-    @classmethod
-    def from_config(cls, section: Mapping) -> BaseSettings:
-        # The base rule passes `pretrain: {}` when the config has none (an imported model): that is no pretrain.
-        if isinstance(section, Mapping) and section.get("pretrain") == {}:
-            section = {k: v for k, v in section.items() if k != "pretrain"}
-        return super().from_config(section)
-
     def __post_init__(self):
         if not self.pretrained and self.pretrain is None:
             raise ConfigError("base: set either base.pretrained (an existing model) or base.pretrain (build one)")

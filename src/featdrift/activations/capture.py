@@ -16,7 +16,7 @@ import torch
 
 from ..determinism import set_determinism
 from ..io import atomic_path
-from ..models.hooks import block_hooks, decoder_layers  # noqa: F401 (decoder_layers: re-exported)
+from ..models.hooks import block_hooks
 from ..models.load import load_model
 from ..settings import ActivationSettings
 from .probe import read_probe, shard_range, tokenizer_hash

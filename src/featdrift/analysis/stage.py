@@ -20,11 +20,6 @@ from .stabilization import stabilization_summary, stabilization_table
 RUN_LABELS = {"sft": "SFT", "rl": "RL", "base": "base"}
 
 
-def check_cfg(cfg) -> DriftSettings:
-    """The `drift` section, typed and checked (DriftSettings; ConfigError naming the key)."""
-    return DriftSettings.of(cfg)
-
-
 def _pairwise_decoders(dict_dirs: dict[str, str]) -> dict:
     out = {}
     for model, path in dict_dirs.items():

@@ -96,8 +96,10 @@ def _train_params(config, run):
 def _base_params(config):
     """What rules/base.smk passes the base job."""
     base = config["base"]
-    return {**{k: base[k] for k in ("pretrained", "trust_remote_code") if k in base},
-            "pretrain": {k: v for k, v in (base.get("pretrain") or {}).items() if k in ("model", "train")}}
+    out = {k: base[k] for k in ("pretrained", "trust_remote_code") if k in base}
+    if "pretrain" in base:
+        out["pretrain"] = {k: v for k, v in base["pretrain"].items() if k in ("model", "train")}
+    return out
 
 
 @pytest.mark.parametrize("run", ["sft", "rl"])
@@ -114,8 +116,8 @@ def test_a_train_rule_passes_only_its_run(config, run):
 def test_the_base_rule_shapes_are_accepted(config):
     b = BaseSettings.of(_base_params(config))
     assert b.pretrained is None and b.pretrain.model.d_model == config["base"]["pretrain"]["model"]["d_model"]
-    imported = BaseSettings.of({"pretrained": "Qwen/Qwen3-4B-Base", "trust_remote_code": False, "pretrain": {}})
-    assert imported.pretrain is None  # the rule's empty pretrain when the config has none
+    imported = BaseSettings.of({"pretrained": "Qwen/Qwen3-4B-Base", "trust_remote_code": False})
+    assert imported.pretrain is None  # the rule passes no pretrain when the config has none
     assert PretrainModelSettings.of({"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "max_len": 64}).n_heads == 2
 
 
@@ -138,7 +140,7 @@ def _without(d, *path):
     (lambda c: _without(_base_params(c), "pretrain", "model", "d_ff"), BaseSettings,
      "base.pretrain.model: missing key 'd_ff'"),
     (lambda c: {**_base_params(c), "corpus": {}}, BaseSettings, "base: unknown key 'corpus'"),
-    (lambda c: {"trust_remote_code": False, "pretrain": {}}, BaseSettings,
+    (lambda c: {"trust_remote_code": False}, BaseSettings,
      "base: set either base.pretrained (an existing model) or base.pretrain (build one)"),
 ])
 def test_bad_train_and_base_sections_name_the_key(config, edit, cls, message):

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from featdrift.activations.capture import decoder_layers
+from featdrift.models.hooks import block_hook
 from featdrift.activations.store import ActivationStore
 from featdrift.config import ConfigError, load_schema
 from featdrift.dictionaries import load_dictionary
@@ -59,12 +59,8 @@ def block_output(model, ids, edit=None) -> torch.Tensor:
     """Block LAYER's output, after `edit` if given (a hook registered after the edit's sees the edited output)."""
     seen = []
     with torch.no_grad(), (edit_hook(model, LAYER, edit) if edit else contextlib.nullcontext()):
-        h = decoder_layers(model)[LAYER].register_forward_hook(
-            lambda _m, _i, out: seen.append((out[0] if isinstance(out, (tuple, list)) else out).detach().clone()))
-        try:
+        with block_hook(model, LAYER, lambda h: seen.append(h.detach().clone())):  # None: h unchanged
             model(ids)
-        finally:
-            h.remove()
     return seen[0]
 
 

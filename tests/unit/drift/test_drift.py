@@ -18,6 +18,7 @@ from featdrift.analysis.nrn import nrn_features, nrn_summary, nrn_table
 from featdrift.analysis.preservation import born_died, model_stats, preservation_tables
 from featdrift.analysis.stabilization import match, overlap, stabilization_summary, stabilization_table
 from featdrift.config import ConfigError, load_schema, validate
+from featdrift.settings import DriftSettings
 from helpers import ROOT
 
 
@@ -294,7 +295,7 @@ def test_jobs_write_tables_plots_and_claims(tmp_path, cfg):
 def test_bad_thresholds_are_a_config_error(cfg):
     cfg["nrn"]["base_specific"] = 0.95
     with pytest.raises(ConfigError, match="drift.nrn.base_specific"):
-        stage.check_cfg(cfg)
+        DriftSettings.of(cfg)
 
 
 def test_decoder_shape_is_checked(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from featdrift.activations.capture import decoder_layers
+from featdrift.models.hooks import decoder_layers
 from featdrift.dictionaries import Dictionary
 from featdrift.evaluation.harness import make_hflm, run_lm_eval
 from featdrift.evaluation.steered import MODEL_NAME, FeatureEdit, SteeredHFLM, edit_hook
