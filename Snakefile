@@ -38,7 +38,13 @@ except BudgetError as e:
 include: "rules/data.smk"
 include: "rules/base.smk"
 include: "rules/eval.smk"
-include: "rules/train.smk"
+
+
+if not CALIBRATION:
+
+    include: "rules/train.smk"
+
+
 include: "rules/activations.smk"
 include: "rules/dictionaries.smk"
 include: "rules/drift.smk"
@@ -46,13 +52,24 @@ include: "rules/mediation.smk"
 include: "rules/report.smk"
 
 
+if CALIBRATION:
+
+    include: "rules/calibration.smk"
+
+
 rule all:
     default_target: True
     input:
-        res("models/base.lineage.json"),
-        expand(res("eval/{model}/summary.json"), model=MODELS),
-        res("eval/accuracy.md"),
-        dict_targets,
-        drift_targets,
-        res("interventions/effects.md"),
-        res("report/summary.md"),
+        (
+            calibration_targets
+            if CALIBRATION
+            else [
+                res("models/base.lineage.json"),
+                expand(res("eval/{model}/summary.json"), model=MODELS),
+                res("eval/accuracy.md"),
+                dict_targets,
+                drift_targets,
+                res("interventions/effects.md"),
+                res("report/summary.md"),
+            ]
+        ),

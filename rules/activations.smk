@@ -21,7 +21,7 @@ wildcard_constraints:
 
 rule probe:
     input:
-        model=model_dir("base"),
+        model=BASE_SOURCE,
         tasks=expand(res("data/{task}/train.parquet"), task=DATA_TASKS),
     output:
         probe=res("probe/probe.parquet"),

@@ -17,8 +17,8 @@ rule base:
             [] if config["base"]["pretrained"] else res("data/corpus/pretrain.parquet")
         ),
     output:
-        model=directory(res("models/base")),
-        lineage=res("models/base.lineage.json"),
+        model=directory(BASE_BUILT),
+        lineage=f"{BASE_BUILT}.lineage.json",
     log:
         logfile("models/base"),
     benchmark:

@@ -6,6 +6,7 @@ RESULTS = config["results"]
 LOGS = config["logs"]
 DATA = config["data"]
 BUILTIN = config["eval"]["builtin_tasks"]
+CALIBRATION = config["calibration"]
 
 
 def pick(section, *names):
@@ -73,6 +74,12 @@ def model_dir(model):
         return res("models/base")
     run, step = model.rsplit("-", 1)
     return res(f"models/{run}/step-{step}")
+
+
+# What the base rule builds, and the model whose tokenizer makes the probe set: the base itself,
+# or in a calibration run the model the planted world starts from (models/base is then planted).
+BASE_BUILT = res("models/pretrained") if CALIBRATION else res("models/base")
+BASE_SOURCE = (CALIBRATION and CALIBRATION["base"]) or BASE_BUILT
 
 
 wildcard_constraints:

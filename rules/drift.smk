@@ -1,6 +1,6 @@
-# Feature drift (docs/design.md "Drift metrics"), per layer: NRN of the pairwise crosscoders,
-# stabilization of their top-k tuned-specific sets, MAS of the three-way crosscoder,
-# preservation of the base SAE on every checkpoint, and the three-claims table.
+# Feature drift (docs/design.md "Drift metrics"), per layer: NRN of the pairwise crosscoders and MAS
+# of the three-way crosscoder (both with latent scaling on activations), stabilization of their top-k
+# tuned-specific sets, preservation of the base SAE on every checkpoint, and the three-claims table.
 
 DRIFT = config["drift"]
 CHECKPOINTS = [m for m in MODELS if m != "base"]
@@ -26,6 +26,19 @@ def pairwise_dirs(wildcards):
     return {m: res(f"dicts/cc-{m}/layer-{wildcards.layer}") for m in CHECKPOINTS}
 
 
+def model_shards(models):
+    """Activation shards of `models` at the job's layer, by model (params; `shard_files`: the same paths, as input)."""
+    return lambda wc: {m: act_shards(m, wc.layer) for m in models}
+
+
+def shard_files(models):
+    return lambda wc: [p for m in models for p in act_shards(m, wc.layer)]
+
+
+# Latent scaling reads the held-out probe rows the dictionaries' own metrics use.
+SCALING_ROWS = pick(DICT_CFG, "holdout_every", "eval_tokens")
+
+
 def drift_targets(wildcards=None):
     """The claims table of every layer, once the dictionaries stage and every checkpoint's model can be built."""
     if not (rules.has("crosscoder") and rules.has("sae")):
@@ -47,7 +60,8 @@ def drift_targets(wildcards=None):
 
 rule drift_nrn:
     input:
-        pairwise_files,
+        dicts=pairwise_files,
+        shards=shard_files(MODELS),
     output:
         features=drift_dir("nrn.parquet"),
         summary=drift_dir("nrn_summary.parquet"),
@@ -68,12 +82,15 @@ rule drift_nrn:
         benchfile("drift/layer-{layer}/nrn")
     conda:
         "../envs/featdrift.yaml"
+    threads: config["threads"]
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=4000,
+        runtime=30,
     params:
         dict_dirs=pairwise_dirs,
-        drift=pick(DRIFT, "norm", "nrn"),
+        shards=model_shards(MODELS),
+        dictionaries=SCALING_ROWS,
+        drift=pick(DRIFT, "norm", "nrn", "latent_scaling"),
     script:
         "../scripts/drift_nrn.py"
 
@@ -109,7 +126,8 @@ rule drift_stabilization:
 
 rule drift_mas:
     input:
-        dict_files("cc3"),
+        dicts=dict_files("cc3"),
+        shards=shard_files(DICTS["cc3"]),
     output:
         features=drift_dir("mas.parquet"),
         owners=drift_dir("mas_owners.parquet"),
@@ -125,12 +143,15 @@ rule drift_mas:
         benchfile("drift/layer-{layer}/mas")
     conda:
         "../envs/featdrift.yaml"
+    threads: config["threads"]
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=4000,
+        runtime=30,
     params:
         dict_dir=lambda wc: res(f"dicts/cc3/layer-{wc.layer}"),
-        drift=pick(DRIFT, "norm", "mas"),
+        shards=model_shards(DICTS["cc3"]),
+        dictionaries=SCALING_ROWS,
+        drift=pick(DRIFT, "norm", "mas", "latent_scaling"),
     script:
         "../scripts/drift_mas.py"
 

@@ -1,5 +1,8 @@
 # results/report/summary.md: headline numbers and plots of the whole run on one page.
 
+# Where configs/calibration.yaml writes its recovery table (its results root is results/calibration).
+CALIBRATION_REPORT = res("calibration/recovery.md")
+
 
 rule summary:
     input:
@@ -18,6 +21,8 @@ rule summary:
         selection_plot=res("mediation/selection.png"),
         effects=res("interventions/effects.md"),
         effects_plot=res("interventions/effects.png"),
+        # the calibration run's scores, once it has written them (beside the claims on the page)
+        calibration=lambda wc: [p for p in [CALIBRATION_REPORT] if Path(p).exists()],
     output:
         summary=res("report/summary.md"),
     log:

@@ -4,5 +4,5 @@ from featdrift.lineage import record
 
 with job(snakemake):
     p = snakemake.params
-    owners = mas_job(p.dict_dir, p.drift, snakemake.output)
+    owners = mas_job(p.dict_dir, p.shards, p.dictionaries, p.drift, snakemake.threads, snakemake.output)
     record(snakemake, extra={"owners": owners})

@@ -4,5 +4,5 @@ from featdrift.lineage import record
 
 with job(snakemake):
     p = snakemake.params
-    info = nrn_job(p.dict_dirs, p.drift, snakemake.output)
+    info = nrn_job(p.dict_dirs, p.shards, p.dictionaries, p.drift, snakemake.threads, snakemake.output)
     record(snakemake, extra=info)

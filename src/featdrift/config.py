@@ -132,6 +132,16 @@ def _check_late(config: dict) -> None:
             if L >= n:
                 raise ConfigError(f"activations.layers[{i}]: layer {L} out of range "
                                   f"(base.pretrain.model.n_layers is {n})")
+    cal = config["calibration"]
+    if cal:
+        if len(config["activations"]["layers"]) != 1:
+            raise ConfigError(f"calibration: plants at one layer; activations.layers has "
+                              f"{len(config['activations']['layers'])} ({config['activations']['layers']})")
+        if cal["n_removed"] > cal["n_base"]:
+            raise ConfigError(f"calibration.n_removed: {cal['n_removed']} is more than calibration.n_base {cal['n_base']}")
+        if cal["base"] and not Path(cal["base"]).is_dir():
+            raise ConfigError(f"calibration.base: {cal['base']} is not a model directory (build it first, or set "
+                              "calibration.base: null to build the base here)")
     d = config["dictionaries"]
     if d["k"] >= d["n_latents"]:  # whatever the architecture: no arch names outside dictionaries/arch/
         raise ConfigError(f"dictionaries.k: {d['k']} is not below dictionaries.n_latents {d['n_latents']}")

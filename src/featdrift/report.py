@@ -31,8 +31,13 @@ def _demote(md: str) -> str:
     return "\n".join("###" + line if line.startswith("#") else line for line in md.splitlines())
 
 
+# Where recovery.md's per-feature detail starts: the summary page shows what comes before.
+PER_FEATURE = "Per planted feature and checkpoint"
+
+
 def summary_markdown(inp: dict, cfg: dict, dest_dir: Path) -> str:
-    """`inp`: accuracy, claims (per layer), selection, effects (Markdown/JSON paths) and plots (lists of PNGs)."""
+    """`inp`: accuracy, claims (per layer), selection, effects (Markdown/JSON paths), plots (lists of
+    PNGs) and, when a calibration run has written one, its recovery.md (a list of at most one)."""
     sel = json.loads(Path(inp["selection"]).read_text())
     lines = ["# featdrift run summary", "",
              f"Seed {cfg['seed']}; {cfg['n_checkpoints']} checkpoints per run (steps {cfg['steps']}); "
@@ -45,6 +50,12 @@ def summary_markdown(inp: dict, cfg: dict, dest_dir: Path) -> str:
         lines += [f"Layer {Path(path).parent.name.removeprefix('layer-')}:", "",
                   _demote(Path(path).read_text()), ""]
     lines += [_img(_copy(p, dest_dir), "drift") for p in inp["drift_plots"]] + [""]
+    for path in inp.get("calibration", []):
+        head = Path(path).read_text().split(PER_FEATURE)[0]
+        lines += ["## How far the drift instruments can be trusted", "",
+                  "From the calibration run (`snakemake calibration --configfile configs/calibration.yaml`, "
+                  f"`{path}`): the same stages on models whose feature changes were planted.", "",
+                  _demote(head), ""]
     used = sel["tasks_used"]
     lines += ["## Generalization features", "",
               f"Dictionary `{sel['dictionary']}` at layer {sel['layer']}, rho = {sel['rho']}. "

@@ -89,7 +89,14 @@ class StabilizationSettings(Section):
 class PreservationSettings(Section):
     drop: float
     min_freq: float
+    weaken: float = 0.5
     path: ClassVar[str] = "drift.preservation"
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentScalingSettings(Section):
+    max_ratio: float
+    path: ClassVar[str] = "drift.latent_scaling"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +109,10 @@ class DriftSettings(Section):
     mas: MasSettings | None = None
     stabilization: StabilizationSettings | None = None
     preservation: PreservationSettings | None = None
+    latent_scaling: LatentScalingSettings | None = None
     path: ClassVar[str] = "drift"
     nested: ClassVar[dict] = {"nrn": NrnSettings, "mas": MasSettings, "stabilization": StabilizationSettings,
-                              "preservation": PreservationSettings}
+                              "preservation": PreservationSettings, "latent_scaling": LatentScalingSettings}
 
     @classmethod
     def of(cls, cfg, *need: str) -> DriftSettings:

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 
+from featdrift.analysis.nrn import SCALING
 from helpers import FULL_CONFIG, merged, snakemake
 
 pytestmark = pytest.mark.slow
@@ -44,9 +45,24 @@ def test_tables_cover_every_checkpoint(drift):
     assert {"mas_base", "mas_sft", "mas_rl", "owner"} <= set(mas.columns)
 
 
+def test_latent_scaling_columns_cover_the_specific_features(drift):
+    nrn = pd.read_parquet(drift / "nrn.parquet")
+    assert set(SCALING) <= set(nrn.columns) and nrn["truly_specific"].dtype == bool
+    specific = nrn["class"].isin(["tuned_specific", "base_specific"])
+    assert nrn.loc[~specific, list(SCALING[:-1])].isna().all().all() and not nrn.loc[~specific, "truly_specific"].any()
+    assert nrn.loc[nrn["truly_specific"], ["nu_recon", "nu_error"]].abs().lt(0.2).all().all()
+    s = pd.read_parquet(drift / "nrn_summary.parquet")
+    assert (s["n_tuned_specific_scaled"] <= s["n_tuned_specific"]).all()
+    assert (s["n_base_specific_scaled"] <= s["n_base_specific"]).all()
+    mas = pd.read_parquet(drift / "mas.parquet")
+    assert {"nu_error_sft", "nu_recon_rl", "truly_exclusive"} <= set(mas.columns)
+    owners = pd.read_parquet(drift / "mas_owners.parquet")
+    assert (owners["n_exclusive_scaled"] <= owners["n_exclusive"]).all()
+
+
 def test_claims_are_decided_from_numbers(drift):
     claims = pd.read_parquet(drift / "claims.parquet")
-    assert len(claims) == 8 and claims["claim"].nunique() == 3
+    assert len(claims) == 9 and claims["claim"].nunique() == 3
     assert set(claims["verdict"]) <= {"yes", "no", "mixed", "unknown"}
     assert claims["sft"].notna().all() and claims["rl"].notna().all()
     assert (drift / "claims.md").read_text().count("### ") == 3

@@ -53,11 +53,15 @@ def _verdict(supports: list) -> str:
 def claims_table(nrn_summary: pd.DataFrame, stab_summary: pd.DataFrame, mas_owners: pd.DataFrame,
                  pres_summary: pd.DataFrame, cfg: DriftSettings | dict) -> pd.DataFrame:
     """One row per comparison: claim, statement, evidence, sft, rl, expected, supports, verdict."""
-    cfg = DriftSettings.of(cfg, "nrn", "mas", "stabilization", "preservation")
+    cfg = DriftSettings.of(cfg, "nrn", "mas", "stabilization", "preservation", "latent_scaling")
     n, s, p = cfg.nrn, cfg.stabilization, cfg.preservation
     rows = [
         _row("more_tuned_specific", f"tuned-specific features (NRN >= {n.tuned_specific}), final checkpoint",
              _final(nrn_summary, "sft", "n_tuned_specific"), _final(nrn_summary, "rl", "n_tuned_specific"), "sft > rl"),
+        _row("more_tuned_specific", f"tuned-specific features that latent scaling keeps (nu_error and nu_recon "
+                                    f"< {cfg.latent_scaling.max_ratio}), final checkpoint",
+             _final(nrn_summary, "sft", "n_tuned_specific_scaled"), _final(nrn_summary, "rl", "n_tuned_specific_scaled"),
+             "sft > rl"),
         _row("more_tuned_specific", f"tail mass P(NRN > {n.tail}), final checkpoint",
              _final(nrn_summary, "sft", "tail_mass"), _final(nrn_summary, "rl", "tail_mass"), "sft > rl"),
         _row("more_tuned_specific", f"features owned exclusively (MAS >= {cfg.mas.exclusive}) in the three-way crosscoder",

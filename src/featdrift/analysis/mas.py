@@ -1,7 +1,9 @@
 """Model attribution score of a multi-model (e.g. three-way) crosscoder.
 
 MAS_{m,k} = ||W_dec,k^m|| / sum_m' ||W_dec,k^m'||; the argmax names the owner.
-Models are named by role: `base`, and the run of a checkpoint (`sft-125` -> `sft`).
+Models are named by role: `base`, and the run of a checkpoint (`sft-125` -> `sft`). Latent scaling
+(latent_scaling.py) checks, on activations, that an exclusively owned feature is really absent from
+every other model (truly_exclusive).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch
 from ..models import parse_model
 from ..settings import DriftSettings
 from .decoders import decoder_norms, norm_shares
+from .latent_scaling import scaling_ratios, truly_specific
 
 
 def roles(models: list[str]) -> list[str]:
@@ -38,16 +41,44 @@ def mas_table(w_dec: torch.Tensor, models: list[str], cfg: DriftSettings | dict)
     return df
 
 
+def exclusive_owners(table: pd.DataFrame, models: list[str], exclusive: float) -> np.ndarray:
+    """Per feature the index in `models` of its owner where the owner's MAS >= exclusive, else -1."""
+    mas = table[[f"mas_{r}" for r in roles(models)]].to_numpy()
+    top = np.nan_to_num(mas, nan=-1.0)
+    return np.where(top.max(axis=1) >= exclusive, top.argmax(axis=1), -1)
+
+
+def with_latent_scaling(table: pd.DataFrame, models: list[str], beta_recon: np.ndarray, beta_error: np.ndarray,
+                        cfg: DriftSettings | dict) -> pd.DataFrame:
+    """The MAS table plus, for exclusively owned features, nu_recon_<role> and nu_error_<role> (beta of that
+    model / beta of the owner; NaN for the owner itself and for features not owned exclusively) and
+    truly_exclusive (every other model's ratios below drift.latent_scaling.max_ratio).
+
+    beta_* are (M, n) in `models` order (latent_scaling.latent_betas of `exclusive_owners`)."""
+    cfg = DriftSettings.of(cfg, "mas", "latent_scaling")
+    owner = exclusive_owners(table, models, cfg.mas.exclusive)
+    nu_recon, nu_error = scaling_ratios(beta_recon, owner), scaling_ratios(beta_error, owner)
+    out = table.copy()
+    for i, r in enumerate(roles(models)):
+        out[f"nu_recon_{r}"] = nu_recon[i]
+    for i, r in enumerate(roles(models)):
+        out[f"nu_error_{r}"] = nu_error[i]
+    out["truly_exclusive"] = truly_specific(nu_recon, nu_error, owner, cfg.latent_scaling.max_ratio)
+    return out
+
+
 def owner_counts(table: pd.DataFrame, models: list[str], exclusive: float) -> pd.DataFrame:
-    """owner, n_features, fraction, n_exclusive (owner's MAS >= exclusive), fraction_exclusive.
+    """owner, n_features, fraction, n_exclusive (owner's MAS >= exclusive), fraction_exclusive,
+    n_exclusive_scaled (exclusive and kept by latent scaling: the table's truly_exclusive).
 
     One row per model role (zero counts kept), then "none". The argmax alone also names an owner
     for features all models share about equally; n_exclusive counts only clear owners.
     """
     order = roles(models) + ["none"]
     counts = table["owner"].value_counts()
-    top = table[[c for c in table.columns if c.startswith("mas_")]].max(axis=1)
-    excl = table.loc[top >= exclusive, "owner"].value_counts()
+    is_excl = exclusive_owners(table, models, exclusive) >= 0
+    excl = table.loc[is_excl, "owner"].value_counts()
+    scaled = table.loc[is_excl & table["truly_exclusive"].to_numpy(), "owner"].value_counts()
     n = len(table)
     frac = lambda c: c / n if n else float("nan")
     return pd.DataFrame({
@@ -56,4 +87,5 @@ def owner_counts(table: pd.DataFrame, models: list[str], exclusive: float) -> pd
         "fraction": [frac(counts.get(o, 0)) for o in order],
         "n_exclusive": [int(excl.get(o, 0)) for o in order],
         "fraction_exclusive": [frac(excl.get(o, 0)) for o in order],
+        "n_exclusive_scaled": [int(scaled.get(o, 0)) for o in order],
     })

@@ -4,7 +4,9 @@ Per model: FVU of the base SAE's reconstruction, CE-loss recovered (when the
 dictionary stage measures it), and per-feature firing frequency and mean activation.
 Against the base model's own frequencies p^B: a feature dies on checkpoint t when
 p^B >= min_freq and p^t < (1 - drop) p^B; it is born when p^t >= min_freq and
-p^B < (1 - drop) p^t (the mirror image).
+p^B < (1 - drop) p^t (the mirror image). A feature alive on base is weakened when its mean
+activation a^t < (1 - weaken) a^B, strengthened when a^B < (1 - weaken) a^t: a removed feature
+whose contexts remain can keep firing weakly, which the frequency test cannot see.
 """
 
 from __future__ import annotations
@@ -86,25 +88,38 @@ def born_died(base_freq: np.ndarray, freq: np.ndarray, drop: float, min_freq: fl
     return born, died
 
 
+def weakened_strengthened(base_act: np.ndarray, act: np.ndarray, base_alive: np.ndarray, alive: np.ndarray,
+                          weaken: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (weakened, strengthened) of mean activations against the base model's."""
+    return base_alive & (act < (1.0 - weaken) * base_act), alive & (base_act < (1.0 - weaken) * act)
+
+
 def preservation_tables(per_model: dict[str, tuple[pd.DataFrame, dict]],
                         cfg: DriftSettings | dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-feature and per-model tables from model name -> (features table, metrics) including "base".
 
     metrics: {"n_tokens", "fvu", "ce_recovered" (optional)}.
-    Features: model, run, step, feature, freq, mean_act, mean_act_active, base_freq, born, died.
-    Summary: model, run, step, n_tokens, fvu, ce_recovered, n_alive, n_born, n_died, frac_born,
+    Features: model, run, step, feature, freq, mean_act, mean_act_active, base_freq, born, died,
+    base_mean_act, weakened, strengthened.
+    Summary: model, run, step, n_tokens, fvu, ce_recovered, n_alive, n_born, n_died, n_weakened,
+    n_strengthened, frac_born,
     frac_died (both of the features alive on base; NaN if none is).
     """
     if "base" not in per_model:
         raise ValueError("preservation needs the base model's own frequencies ('base' missing)")
     p = DriftSettings.of(cfg, "preservation").preservation
     base = per_model["base"][0].set_index("feature")["freq"]
+    base_act = per_model["base"][0].set_index("feature")["mean_act"]
     frames, rows = [], []
     for model, (feats, metrics) in per_model.items():
         run, step = parse_model(model)
         df = feats.copy()
         df["base_freq"] = base.reindex(df["feature"]).to_numpy()
         df["born"], df["died"] = born_died(df["base_freq"].to_numpy(), df["freq"].to_numpy(), p.drop, p.min_freq)
+        df["base_mean_act"] = base_act.reindex(df["feature"]).to_numpy()
+        df["weakened"], df["strengthened"] = weakened_strengthened(
+            df["base_mean_act"].to_numpy(), df["mean_act"].to_numpy(), df["base_freq"].to_numpy() >= p.min_freq,
+            df["freq"].to_numpy() >= p.min_freq, p.weaken)
         df.insert(0, "step", np.int64(step))
         df.insert(0, "run", run)
         df.insert(0, "model", model)
@@ -114,7 +129,8 @@ def preservation_tables(per_model: dict[str, tuple[pd.DataFrame, dict]],
         rows.append({"model": model, "run": run, "step": int(step), "n_tokens": int(metrics["n_tokens"]),
                      "fvu": float(metrics["fvu"]), "ce_recovered": float("nan") if ce is None else float(ce),
                      "n_alive": int((df["freq"] >= p.min_freq).sum()), "n_born": int(df["born"].sum()),
-                     "n_died": int(df["died"].sum()),
+                     "n_died": int(df["died"].sum()), "n_weakened": int(df["weakened"].sum()),
+                     "n_strengthened": int(df["strengthened"].sum()),
                      "frac_born": df["born"].sum() / alive_base if alive_base else float("nan"),
                      "frac_died": df["died"].sum() / alive_base if alive_base else float("nan")})
     key = lambda d: d.assign(_b=d["run"] != "base").sort_values(["_b", "run", "step"], kind="stable").drop(columns="_b")

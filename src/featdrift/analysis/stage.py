@@ -5,15 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
 
+from ..activations.store import ActivationStore
+from ..dictionaries.model import load_dictionary
+from ..dictionaries.split import held_out_rows
 from ..io import read_parquet, write_json, write_parquet, write_text
 from ..plots import bar_plot, hist_plot, line_plot
 from ..settings import DriftSettings
 from .claims import claims_markdown, claims_table
 from .decoders import read_decoder
-from .mas import mas_table, owner_counts
-from .nrn import nrn_summary, nrn_table
+from .latent_scaling import latent_betas
+from .mas import exclusive_owners, mas_table, owner_counts
+from .mas import with_latent_scaling as mas_with_latent_scaling
+from .nrn import nrn_summary, nrn_table, specific_models, with_latent_scaling
 from .preservation import model_stats, preservation_tables
 from .stabilization import stabilization_summary, stabilization_table
 
@@ -28,10 +35,32 @@ def _pairwise_decoders(dict_dirs: dict[str, str]) -> dict:
     return out
 
 
-def nrn_job(dict_dirs: dict[str, str], cfg: dict, out) -> dict:
-    """Per-feature NRN of every pairwise crosscoder (`dict_dirs`: checkpoint -> dictionary dir), summary, plots."""
-    cfg = DriftSettings.of(cfg, "norm", "nrn")
-    table = nrn_table(_pairwise_decoders(dict_dirs), cfg)
+def _latent_betas(dict_dir, shards: dict[str, list[str]], specific, rows: dict):
+    """Latent scaling betas of a dictionary's `specific` latents on the held-out rows of its models' shards.
+
+    `rows` holds the `dictionaries` keys holdout_every and eval_tokens: the rows its own metrics use."""
+    D, c = load_dictionary(dict_dir)
+    if not (np.asarray(specific) >= 0).any():
+        return latent_betas(D, [], specific)  # nothing to scale: no shard is read
+    store = ActivationStore([shards[m] for m in c["models"]], c["models"])
+    D.check_fits(store.d_model, ", ".join(c["models"]))
+    return latent_betas(D, held_out_rows(store, rows["holdout_every"], rows["eval_tokens"]), specific)
+
+
+def nrn_job(dict_dirs: dict[str, str], shards: dict[str, list[str]], rows: dict, cfg: dict, threads: int,
+            out) -> dict:
+    """Per-feature NRN of every pairwise crosscoder (`dict_dirs`: checkpoint -> dictionary dir), latent scaling
+    of its tuned- and base-specific features on the models' activation `shards` (model -> shard paths), summary,
+    plots. `rows`: the `dictionaries` keys holdout_every and eval_tokens."""
+    torch.set_num_threads(threads)
+    cfg = DriftSettings.of(cfg, "norm", "nrn", "latent_scaling")
+    decoders = _pairwise_decoders(dict_dirs)
+    table = nrn_table(decoders, cfg)
+    betas = {}
+    for model, (_w, models) in decoders.items():
+        spec = specific_models(table.loc[table["model"] == model, "class"].to_numpy(), models)
+        betas[model] = (models, *_latent_betas(dict_dirs[model], shards, spec, rows))
+    table = with_latent_scaling(table, betas, cfg)
     summary = nrn_summary(table, cfg)
     write_parquet(out["features"], table, metadata={"norm": cfg.norm})
     write_parquet(out["summary"], summary, metadata={"norm": cfg.norm})
@@ -42,9 +71,11 @@ def nrn_job(dict_dirs: dict[str, str], cfg: dict, out) -> dict:
     hist_plot(panels, out["hist"], title=f"Relative decoder norm (NRN, {cfg.norm}) of the pairwise crosscoders",
               xlabel="NRN  (0 base-specific, 0.5 shared, 1 tuned-specific)", ylabel="features",
               bins=cfg.nrn.bins, range=(0.0, 1.0), logy=True)
-    line_plot(summary, "step", ["n_tuned_specific", "n_shared", "n_base_specific", "tail_mass"], out["plot"],
+    line_plot(summary, "step", ["n_tuned_specific", "n_tuned_specific_scaled", "n_shared", "n_base_specific",
+                                "tail_mass"], out["plot"],
               title="NRN classes per checkpoint (pairwise crosscoders)", ylabel="features", hue="run")
-    return {"final": summary.groupby("run").last()[["step", "n_tuned_specific", "tail_mass"]].to_dict("index")}
+    final = summary.groupby("run").last()[["step", "n_tuned_specific", "n_tuned_specific_scaled", "tail_mass"]]
+    return {"final": final.to_dict("index")}
 
 
 def stabilization_job(nrn_path, dict_dirs: dict[str, str], cfg: dict, out) -> dict:
@@ -70,11 +101,15 @@ def stabilization_job(nrn_path, dict_dirs: dict[str, str], cfg: dict, out) -> di
     return {"summary": summary.set_index("run").to_dict("index")}
 
 
-def mas_job(dict_dir, cfg: dict, out) -> dict:
-    """MAS per feature of the three-way crosscoder, owner counts, and their bar plot."""
-    cfg = DriftSettings.of(cfg, "norm", "mas")
+def mas_job(dict_dir, shards: dict[str, list[str]], rows: dict, cfg: dict, threads: int, out) -> dict:
+    """MAS per feature of the three-way crosscoder, latent scaling of its exclusively owned features on the
+    models' activation `shards` (model -> shard paths; `rows` as in nrn_job), owner counts, their bar plot."""
+    torch.set_num_threads(threads)
+    cfg = DriftSettings.of(cfg, "norm", "mas", "latent_scaling")
     w, c = read_decoder(dict_dir)
     table = mas_table(w, c["models"], cfg)
+    owner = exclusive_owners(table, c["models"], cfg.mas.exclusive)
+    table = mas_with_latent_scaling(table, c["models"], *_latent_betas(dict_dir, shards, owner, rows), cfg)
     owners = owner_counts(table, c["models"], cfg.mas.exclusive)
     meta = {"norm": cfg.norm, "models": json.dumps(c["models"])}
     write_parquet(out["features"], table, metadata=meta)
@@ -83,7 +118,7 @@ def mas_job(dict_dir, cfg: dict, out) -> dict:
              title=f"Owner (argmax MAS) of the three-way crosscoder's features ({', '.join(c['models'])})",
              ylabel="fraction of features", reference=owners["fraction_exclusive"].tolist(),
              reference_label=f"exclusive (MAS >= {cfg.mas.exclusive})")
-    return owners.set_index("owner")[["n_features", "n_exclusive"]].to_dict("index")
+    return owners.set_index("owner")[["n_features", "n_exclusive", "n_exclusive_scaled"]].to_dict("index")
 
 
 def preservation_model_job(dict_dir, shards: list[str], model_dir, probe, holdout_every: int, max_tokens: int,
@@ -94,12 +129,7 @@ def preservation_model_job(dict_dir, shards: list[str], model_dir, probe, holdou
     as the dictionary stage's own metrics do; CE-loss recovered splices the SAE's reconstruction into the
     model at the dictionary's layer (0 ce_sequences skips it).
     """
-    import torch
-
-    from ..activations.store import ActivationStore
     from ..dictionaries.metrics import ce_recovered
-    from ..dictionaries.model import load_dictionary
-    from ..dictionaries.split import held_out
 
     torch.set_num_threads(threads)
     D, c = load_dictionary(dict_dir)
@@ -108,17 +138,8 @@ def preservation_model_job(dict_dir, shards: list[str], model_dir, probe, holdou
     store = ActivationStore([shards])
     D.check_fits(store.d_model, store.models[0])  # name the checkpoint, not the SAE's own model
 
-    def batches():
-        rows = 0
-        for sid, _pos, x in store:
-            x = x[held_out(sid, holdout_every), 0][: max_tokens - rows]
-            if len(x):
-                rows += len(x)
-                yield x
-            if rows >= max_tokens:
-                return
-
-    features, metrics = model_stats(batches(), lambda x: D.encode_model(0, x), lambda f: D.decode_model(0, f), D.n)
+    batches = (x[:, 0] for x in held_out_rows(store, holdout_every, max_tokens))
+    features, metrics = model_stats(batches, lambda x: D.encode_model(0, x), lambda f: D.decode_model(0, f), D.n)
     if ce_sequences > 0:
         ce = next(iter(ce_recovered(D, [str(model_dir)], str(probe), store.layer, holdout_every, ce_sequences,
                                     trust_remote_code=trust_remote_code).values()))
@@ -147,7 +168,7 @@ def preservation_job(per_model: dict[str, tuple[str, str]], cfg: dict, out) -> d
 
 def claims_job(inp, cfg: dict, out) -> dict:
     """The three-claims table from the NRN, stabilization, MAS and preservation summaries."""
-    cfg = DriftSettings.of(cfg, "nrn", "mas", "stabilization", "preservation")
+    cfg = DriftSettings.of(cfg, "nrn", "mas", "stabilization", "preservation", "latent_scaling")
     table = claims_table(read_parquet(inp["nrn"]), read_parquet(inp["stabilization"]), read_parquet(inp["mas"]),
                          read_parquet(inp["preservation"]), cfg)
     write_parquet(out["table"], table)

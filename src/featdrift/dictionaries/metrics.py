@@ -10,7 +10,7 @@ from ..activations.store import ActivationStore
 from ..models.hooks import block_hook
 from ..models.load import load_model
 from .model import Dictionary
-from .split import held_out
+from .split import held_out, held_out_rows
 
 
 @torch.no_grad()
@@ -21,10 +21,7 @@ def reconstruction_metrics(D: Dictionary, store: ActivationStore, holdout_every:
     sx, sxx = torch.zeros(M, D.d, dtype=torch.float64), torch.zeros(M, dtype=torch.float64)
     fired, fired_slice = torch.zeros(n, dtype=torch.bool), torch.zeros(M, n, dtype=torch.bool)
     l0, l0_slice, rows = 0.0, torch.zeros(M, dtype=torch.float64), 0
-    for sid, _pos, x in store:
-        x = x[held_out(sid, holdout_every)][: max_tokens - rows]
-        if not len(x):
-            continue
+    for x in held_out_rows(store, holdout_every, max_tokens):
         f = D.encode(x)
         xhat = D.decode(f)
         sse += (x - xhat).double().pow(2).sum((0, 2))
@@ -38,8 +35,6 @@ def reconstruction_metrics(D: Dictionary, store: ActivationStore, holdout_every:
             fired_slice[m] |= (fm > 0).any(0)
             l0_slice[m] += float((fm > 0).sum())
         rows += len(x)
-        if rows >= max_tokens:
-            break
     if rows == 0:
         raise ValueError("no held-out activation rows to evaluate on")
     var = sxx - sx.pow(2).sum(-1) / rows

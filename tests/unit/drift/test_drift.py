@@ -7,27 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
-from safetensors.torch import save_file
 
-from featdrift.analysis import stage
+from featdrift.analysis import mas, nrn, stage
 from featdrift.analysis.claims import claims_table
 from featdrift.analysis.decoders import decoder_norms, read_decoder
 from featdrift.analysis.mas import mas_table, owner_counts
 from featdrift.analysis.nrn import nrn_features, nrn_summary, nrn_table
 from featdrift.analysis.preservation import born_died, model_stats, preservation_tables
 from featdrift.analysis.stabilization import match, overlap, stabilization_summary, stabilization_table
-from featdrift.config import ConfigError, load_schema, validate
+from featdrift.config import ConfigError
+from featdrift.dictionaries.model import Dictionary
 from featdrift.settings import DriftSettings
-from helpers import ROOT
-
-
-@pytest.fixture
-def cfg():
-    """The `drift` section with the schema's defaults."""
-    c = yaml.safe_load((ROOT / "config.yaml").read_text())
-    c.pop("drift", None)
-    return validate(c, load_schema(ROOT / "schemas/config.schema.yaml"))["drift"]
+from helpers.acts import write_synthetic_shards
 
 
 def unit_rows(n, d, gen):
@@ -66,10 +57,14 @@ def test_summary_counts_classes_and_tail_mass(cfg):
     w[0, 3] = 0.05  # NRN = 1 / 1.05 ~ 0.952: tuned-specific, in the tail
     w[1, 9] = 0.0  # 1 base-specific
     table = nrn_table({"sft-10": (w, ["base", "sft-10"]), "rl-10": (torch.ones(2, 10, 4), ["base", "rl-10"])}, cfg)
+    nan = np.full((2, 10), np.nan)  # latent scaling found nothing firing: no feature kept
+    table = nrn.with_latent_scaling(table, {m: (["base", m], nan, nan) for m in ("sft-10", "rl-10")}, cfg)
+    assert not table["truly_specific"].any() and table["nu_error"].isna().all()
     s = nrn_summary(table, cfg).set_index("run")
     assert s.loc["sft", ["n_tuned_specific", "n_base_specific", "n_shared", "n_dead"]].tolist() == [4, 1, 5, 0]
     assert s.loc["sft", "tail_mass"] == pytest.approx(0.4)
     assert s.loc["rl", "n_shared"] == 10 and s.loc["rl", "tail_mass"] == 0.0
+    assert s.loc["sft", ["n_tuned_specific_scaled", "n_base_specific_scaled"]].tolist() == [0, 0]
 
 
 # --- MAS -------------------------------------------------------------------------------------------
@@ -87,11 +82,14 @@ def test_mas_of_a_feature_decoded_by_one_model_is_one(cfg):
     assert df.loc[4, "owner"] == "none"
     assert np.allclose(df.loc[[0, 2], ["mas_base", "mas_sft", "mas_rl"]].to_numpy(), 1 / 3)
     assert np.allclose(df[["mas_base", "mas_sft", "mas_rl"]].iloc[:4].sum(axis=1), 1.0)
+    assert mas.exclusive_owners(df, models, 0.9).tolist() == [-1, 1, -1, 2, -1]
+    df = mas.with_latent_scaling(df, models, np.full((3, 5), np.nan), np.full((3, 5), np.nan), cfg)
     counts = owner_counts(df, models, exclusive=0.9).set_index("owner")
     assert counts.loc["sft", "n_features"] >= 1 and counts.loc["rl", "n_features"] >= 1
     assert counts.loc["none", "n_features"] == 1 and counts["n_features"].sum() == 5
     # Only the single-model features are exclusive; the three-way shared ones are not.
     assert counts["n_exclusive"].to_dict() == {"base": 0, "sft": 1, "rl": 1, "none": 0}
+    assert counts["n_exclusive_scaled"].sum() == 0  # latent scaling keeps none that never fired
 
 
 # --- Stabilization ---------------------------------------------------------------------------------
@@ -203,6 +201,7 @@ def summaries(sft_better: bool):
     hi, lo = (1, 0) if sft_better else (0, 1)
     nrn = pd.DataFrame({"run": ["sft", "sft", "rl", "rl"], "step": [10, 20, 10, 20],
                         "n_tuned_specific": [5, 10 + 20 * hi, 5, 10 + 20 * lo],
+                        "n_tuned_specific_scaled": [2, 4 + 6 * hi, 2, 4 + 6 * lo],
                         "tail_mass": [0.1, 0.1 + 0.2 * hi, 0.1, 0.1 + 0.2 * lo]})
     stab = pd.DataFrame({"run": ["sft", "rl"], "stable_fraction": [0.5 + 0.5 * lo, 0.5 + 0.5 * hi],
                          "mean_overlap_final": [0.3 + 0.5 * hi, 0.3 + 0.5 * lo]})
@@ -215,7 +214,8 @@ def summaries(sft_better: bool):
 
 def test_claims_are_computed_yes_and_no(cfg):
     yes = claims_table(*summaries(True), cfg)
-    assert set(yes["verdict"]) == {"yes"} and yes["supports"].all() and len(yes) == 8
+    assert set(yes["verdict"]) == {"yes"} and yes["supports"].all() and len(yes) == 9
+    assert yes["evidence"].str.contains("latent scaling keeps").sum() == 1
     assert set(yes["claim"]) == {"more_tuned_specific", "earlier_stabilization", "base_preservation"}
     no = claims_table(*summaries(False), cfg)
     assert set(no["verdict"]) == {"no"} and not no["supports"].any()
@@ -235,11 +235,12 @@ def test_claims_mixed_and_unknown(cfg):
 # --- The stage's jobs on dictionaries on disk -------------------------------------------------------
 
 def write_dict(path, w_dec, models):
-    path.mkdir(parents=True)
+    """A loadable ReLU dictionary with decoder w_dec and a zero encoder (no latent ever fires)."""
     m, n, d = w_dec.shape
-    save_file({"W_enc": torch.zeros(m, d, n), "b_enc": torch.zeros(n), "W_dec": w_dec.contiguous(),
-               "b_dec": torch.zeros(m, d)}, path / "weights.safetensors")
-    (path / "cfg.json").write_text(json.dumps({"models": models, "d_model": d, "n_latents": n, "layer": 1}))
+    D = Dictionary(m, d, n, arch="relu", cfg={"name": path.parent.name, "models": models, "layer": 1})
+    with torch.no_grad():
+        D.W_dec.copy_(w_dec)
+    D.save(path)
 
 
 def test_jobs_write_tables_plots_and_claims(tmp_path, cfg):
@@ -250,9 +251,16 @@ def test_jobs_write_tables_plots_and_claims(tmp_path, cfg):
             model = model.replace("sft", run)
             dirs[model] = tmp_path / "dicts" / f"cc-{model}" / "layer-1"
             write_dict(dirs[model], w, ["base", model])
+    models = ["base"] + sorted(dirs)
+    g = np.random.default_rng(0)
+    paths = write_synthetic_shards(tmp_path, g.standard_normal((64, len(models), 32)).astype(np.float32), models)
+    shards = dict(zip(models, paths))
+    rows = {"holdout_every": 2, "eval_tokens": 1000}
     out = lambda **kw: {k: str(tmp_path / "drift" / v) for k, v in kw.items()}
     o_nrn = out(features="nrn.parquet", summary="nrn_summary.parquet", hist="nrn_hist.png", plot="nrn_summary.png")
-    stage.nrn_job({m: str(p) for m, p in dirs.items()}, cfg, o_nrn)
+    stage.nrn_job({m: str(p) for m, p in dirs.items()}, shards, rows, cfg, 1, o_nrn)
+    features = pd.read_parquet(o_nrn["features"])
+    assert set(nrn.SCALING) <= set(features.columns) and not features["truly_specific"].any()  # nothing fires
     o_stab = out(pairs="stabilization.parquet", summary="stabilization_summary.parquet", plot="stabilization.png")
     info = stage.stabilization_job(o_nrn["features"], {m: str(p) for m, p in dirs.items()}, cfg, o_stab)
     assert info["summary"]["sft"]["stable_step"] == 20 and info["summary"]["rl"]["stable_step"] == 40
@@ -262,8 +270,9 @@ def test_jobs_write_tables_plots_and_claims(tmp_path, cfg):
     w3[[0, 2], :8] = 0.0  # 8 SFT-owned, 12 shared three ways
     write_dict(tmp_path / "dicts/cc3/layer-1", w3, ["base", "sft-40", "rl-40"])
     o_mas = out(features="mas.parquet", owners="mas_owners.parquet", plot="mas_owners.png")
-    owners = stage.mas_job(tmp_path / "dicts/cc3/layer-1", cfg, o_mas)
+    owners = stage.mas_job(tmp_path / "dicts/cc3/layer-1", shards, rows, cfg, 1, o_mas)
     assert owners["sft"]["n_exclusive"] == 8 and sum(o["n_features"] for o in owners.values()) == 20
+    assert owners["sft"]["n_exclusive_scaled"] == 0
 
     per = {}
     for i, model in enumerate(["base", "sft-40", "rl-40"]):
@@ -279,13 +288,14 @@ def test_jobs_write_tables_plots_and_claims(tmp_path, cfg):
     o_claims = out(table="claims.parquet", markdown="claims.md")
     verdicts = stage.claims_job({"nrn": o_nrn["summary"], "stabilization": o_stab["summary"], "mas": o_mas["owners"],
                                  "preservation": o_pres["summary"]}, cfg, o_claims)
-    # More tuned-specific: equal counts (10 each) and tail mass -> no; MAS owners say SFT -> mixed.
+    # More tuned-specific: equal counts (10 each), none kept by latent scaling, equal tail mass -> no;
+    # MAS owners say SFT -> mixed.
     assert verdicts["more_tuned_specific"] == "mixed"
     assert verdicts["earlier_stabilization"] == "yes"
     # SFT FVU 0.2 < RL FVU 0.3, SFT died+born 2 > RL 0; CE not measured -> mixed.
     assert verdicts["base_preservation"] == "mixed"
     claims = pd.read_parquet(o_claims["markdown"].replace(".md", ".parquet"))
-    assert len(claims) == 8
+    assert len(claims) == 9
     assert "earlier_stabilization" not in (tmp_path / "drift/claims.md").read_text()
     assert "stabilizes earlier than RL's: **yes**" in (tmp_path / "drift/claims.md").read_text()
     for p in list(o_nrn.values()) + list(o_stab.values()) + list(o_mas.values()) + list(o_pres.values()):

@@ -1,0 +1,1 @@
+"""Planted ground truth for the drift instruments (docs/design.md "Calibration")."""

@@ -1,0 +1,226 @@
+"""Planted ground truth: model series whose feature changes are known by construction.
+
+Every model of the calibration world is the base with K extra MLP neurons ("slots") in every
+block, all inert except in block L, the dictionaries' layer. Slot j of block L reads a detector
+of the block's MLP input x̂:
+
+    a_j(x) = silu(s_j (w_j - θ_j b) · x̂) · (b · x̂)
+
+b is a least-squares constant read-out (b · x̂ ≈ 1 on every probe token: Llama MLPs have no
+bias), w_j a random unit direction and θ_j the (1 - density) quantile of w_j·x̂ / b·x̂ on the
+probe set, so the slot fires on `density` of the tokens it was fitted on, on contexts that no base feature was built for.
+Its down-projection column α_j v_j writes the known unit direction v_j into the residual stream
+after block L, the very vector the dictionaries read. Nothing before block L's MLP changes, so
+a_j(x) is the same in every model: a series differs from the base only in which slots write,
+and in which direction. α_j sets the mean write on firing tokens to a strength times the mean
+residual norm; with several strengths each kind of feature cycles through them, so that
+recovery can be read per strength (the instruments' sensitivity).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..models.hooks import block_hooks, decoder_layers
+
+MLP = ("gate_proj", "up_proj", "down_proj")
+
+
+def mlp_inputs(model, sequences: list[list[int]], layer: int, pad_id: int, batch_size: int = 32,
+               max_tokens: int = 50_000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(MLP inputs x̂ of block `layer`, residual norms after it), one row per real probe token."""
+    from ..activations.capture import pad_batch
+
+    mlp = decoder_layers(model)[layer].mlp
+    xs, norms, n = [], [], 0
+    for i in range(0, len(sequences), batch_size):
+        ids, lengths = pad_batch(sequences[i:i + batch_size], pad_id)
+        keep = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
+        got = {}
+        handle = mlp.register_forward_pre_hook(lambda _m, args: got.__setitem__("x", args[0].detach()))
+        try:
+            with block_hooks(model, {layer: lambda h: got.__setitem__("h", h.detach())}, stop_after=layer), \
+                    torch.inference_mode():
+                model(input_ids=ids, use_cache=False)
+        finally:
+            handle.remove()
+        xs.append(got["x"][keep].double())
+        norms.append(got["h"][keep].double().norm(dim=-1))
+        n += int(keep.sum())
+        if n >= max_tokens:
+            break
+    return torch.cat(xs), torch.cat(norms)
+
+
+def constant_readout(x: torch.Tensor, ridge: float = 1e-4) -> tuple[torch.Tensor, float]:
+    """b with x @ b ≈ 1 (ridge least squares) and the std of x @ b: a bias for bias-free MLPs."""
+    d = x.shape[1]
+    gram = x.T @ x / len(x)
+    b = torch.linalg.solve(gram + ridge * gram.trace() / d * torch.eye(d, dtype=x.dtype), x.mean(0))
+    return b, float((x @ b).std())
+
+
+def directions(d: int, n: int, gen: torch.Generator) -> torch.Tensor:
+    """n orthonormal random directions in R^d (rows)."""
+    if n > d:
+        raise ValueError(f"calibration: {n} planted directions do not fit d_model {d}; plant fewer features")
+    q, _ = torch.linalg.qr(torch.randn(d, n, generator=gen, dtype=torch.float64))
+    return q.T.contiguous()
+
+
+def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, strength: torch.Tensor,
+              gen: torch.Generator, sharpness: float = 16.0) -> dict:
+    """n detectors on MLP inputs `x`: gate and up rows, write scale α (for `strength`, one per
+    detector), and their measured firing."""
+    b, b_std = constant_readout(x)
+    w = directions(x.shape[1], n, gen)
+    z, c = x @ w.T, x @ b  # (tokens, n), (tokens,): c ~ 1
+    # theta: the (1 - density) quantile of z / c, so that z > theta c on `density` of the tokens
+    # exactly, however far c strays from 1 (tokens with c <= 0 never fire: they are left out).
+    pos = c > 0
+    theta = torch.quantile(z[pos] / c[pos, None], 1.0 - density, dim=0)
+    scale = sharpness / z.std(dim=0)
+    gate = scale[:, None] * (w - theta[:, None] * b[None, :])
+    act = torch.nn.functional.silu(x @ gate.T) * (x @ b)[:, None]
+    firing = act > 0
+    mean_on = torch.stack([act[firing[:, j], j].mean() for j in range(n)])
+    alpha = strength * norms.mean() / mean_on
+    return {"gate": gate, "up": b.expand(n, -1).clone(), "alpha": alpha, "readout_std": b_std,
+            "fire_rate": firing.double().mean(0), "theta": theta}
+
+
+def pad_model(model, k: int):
+    """A copy of `model` with k inert (all-zero) MLP neurons appended in every block."""
+    from transformers import AutoModelForCausalLM
+
+    blocks = decoder_layers(model)
+    mlp = blocks[0].mlp
+    if not all(hasattr(mlp, p) for p in MLP):
+        raise ValueError(f"calibration: plants into gated MLPs ({', '.join(MLP)}); "
+                         f"{type(model).__name__} has {type(mlp).__name__}")
+    cfg = model.config.__class__.from_dict(model.config.to_dict())
+    cfg.intermediate_size = model.config.intermediate_size + k
+    new = AutoModelForCausalLM.from_config(cfg, dtype=model.dtype)
+    state = model.state_dict()
+    for name, t in list(state.items()):
+        if name.endswith(("mlp.gate_proj.weight", "mlp.up_proj.weight")):
+            state[name] = torch.cat([t, t.new_zeros(k, t.shape[1])], dim=0)
+        elif name.endswith("mlp.down_proj.weight"):
+            state[name] = torch.cat([t, t.new_zeros(t.shape[0], k)], dim=1)
+    new.load_state_dict(state, strict=True)
+    new.eval()
+    return new
+
+
+def set_slots(model, layer: int, first: int, gate: torch.Tensor, up: torch.Tensor, write: torch.Tensor) -> None:
+    """Slots first.. of block `layer`: gate and up rows (n, d), down columns `write` (n, d)."""
+    mlp = decoder_layers(model)[layer].mlp
+    n = gate.shape[0]
+    with torch.no_grad():
+        mlp.gate_proj.weight[first:first + n] = gate.to(mlp.gate_proj.weight.dtype)
+        mlp.up_proj.weight[first:first + n] = up.to(mlp.up_proj.weight.dtype)
+        mlp.down_proj.weight[:, first:first + n] = write.T.to(mlp.down_proj.weight.dtype)
+
+
+def schedule(n_base: int, n_removed: int, n_sft: int, n_rl: int, n_checkpoints: int, rotation_deg: float,
+             gen: torch.Generator, d: int, strengths: list[float] = (1.0,)) -> tuple[list[dict], dict]:
+    """The planted features and, per model name, the unit write direction of each (zero = silent).
+
+    base: base features write in every model except where SFT removes them; sft: the SFT-like
+    series writes n_sft features from its first checkpoint on and holds them, and removes
+    n_removed base features progressively (all by its last checkpoint); rl: the RL-like series
+    writes n_rl features from its first checkpoint, each rotating in a fixed plane by
+    rotation_deg from one checkpoint to the next, so they keep moving.
+    Returns (features, {model_key: (n_features, d) directions}) with model keys "base",
+    "sft-<i>", "rl-<i>" for checkpoint index i = 1..n.
+    """
+    if n_removed > n_base:
+        raise ValueError(f"calibration.n_removed: {n_removed} is more than calibration.n_base {n_base}")
+    n_feat = n_base + n_sft + n_rl
+    dirs = directions(d, n_base + n_sft + 2 * n_rl, gen)
+    feats = ([{"kind": "base", "removed_at": None} for _ in range(n_base)]
+             + [{"kind": "sft"} for _ in range(n_sft)] + [{"kind": "rl"} for _ in range(n_rl)])
+    for j in range(n_removed):  # removal index: the checkpoint from which feature j is gone
+        feats[j]["removed_at"] = max(1, math.ceil((j + 1) * n_checkpoints / n_removed))
+    for j, f in enumerate(feats):
+        f["feature"] = j
+        f["strength"] = strengths[sum(g["kind"] == f["kind"] for g in feats[:j]) % len(strengths)]
+    p, q = dirs[n_base + n_sft: n_base + n_sft + n_rl], dirs[n_base + n_sft + n_rl:]
+    out = {}
+    base = torch.zeros(n_feat, d, dtype=torch.float64)
+    base[:n_base] = dirs[:n_base]
+    out["base"] = base
+    for i in range(1, n_checkpoints + 1):
+        sft = base.clone()
+        for f in feats[:n_base]:
+            if f["removed_at"] is not None and i >= f["removed_at"]:
+                sft[f["feature"]] = 0
+        sft[n_base:n_base + n_sft] = dirs[n_base:n_base + n_sft]
+        out[f"sft-{i}"] = sft
+        rl = base.clone()
+        phi = math.radians(rotation_deg) * i
+        rl[n_base + n_sft:] = math.cos(phi) * p + math.sin(phi) * q
+        out[f"rl-{i}"] = rl
+    return feats, out
+
+
+def plant_series(model, tok, sequences: list[list[int]], layer: int, cfg: dict, steps: list[int], seed: int) -> tuple:
+    """(models {name: model}, ground truth {features, directions, measured}) of the calibration world.
+
+    `steps` are the checkpoint steps of both runs; model names follow the workflow's
+    ("base", "sft-<step>", "rl-<step>").
+    """
+    gen = torch.Generator().manual_seed(seed)
+    d = model.config.hidden_size
+    strengths = cfg["strength"] if isinstance(cfg["strength"], (list, tuple)) else [cfg["strength"]]
+    feats, dirs = schedule(cfg["n_base"], cfg["n_removed"], cfg["n_sft"], cfg["n_rl"], len(steps),
+                           cfg["rotation_deg"], gen, d, list(strengths))
+    n = len(feats)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+    x, norms = mlp_inputs(model, sequences, layer, pad_id, max_tokens=cfg["fit_tokens"])
+    det = detectors(x, norms, n, cfg["density"], torch.tensor([f["strength"] for f in feats], dtype=torch.float64), gen)
+    first = model.config.intermediate_size
+    names = {"base": "base", **{f"{r}-{i}": f"{r}-{s}" for r in ("sft", "rl") for i, s in enumerate(steps, 1)}}
+    models, truth = {}, {}
+    for key, name in names.items():
+        m = pad_model(model, n)
+        write = det["alpha"][:, None] * dirs[key]
+        set_slots(m, layer, first, det["gate"], det["up"], write)
+        models[name] = m
+        truth[name] = dirs[key].float()
+    for f in feats:
+        j = f["feature"]
+        f.update({"slot": first + j, "fire_rate": float(det["fire_rate"][j]), "alpha": float(det["alpha"][j]),
+                  "theta": float(det["theta"][j])})
+        if f.get("removed_at") is not None:
+            f["removed_at_step"] = steps[f.pop("removed_at") - 1]
+        else:
+            f.pop("removed_at", None)
+    measured = {"fit_tokens": int(len(x)), "readout_std": det["readout_std"],
+                "mean_residual_norm": float(norms.mean()), "fire_rate_mean": float(det["fire_rate"].mean())}
+    return models, {"layer": layer, "d_model": d, "features": feats, "directions": truth, "measured": measured}
+
+
+def write_series(models: dict, tok, truth: dict, out_dirs: dict, truth_json, truth_tensors) -> None:
+    """Each model to its directory (safetensors + tokenizer), the ground truth beside them."""
+    from safetensors.torch import save_file
+
+    from ..io import atomic_dir, atomic_path, write_json
+
+    for name, m in models.items():
+        with atomic_dir(out_dirs[name]) as tmp:
+            m.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+    with atomic_path(truth_tensors) as tmp:
+        save_file({k: v.contiguous() for k, v in truth["directions"].items()}, str(tmp))
+    meta = {k: v for k, v in truth.items() if k != "directions"}
+    write_json(truth_json, meta)
+
+
+def np_directions(path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))

@@ -1,0 +1,176 @@
+"""The calibration stage's jobs: plant the series, then score the drift stage on them."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import torch
+
+from ..analysis.decoders import read_decoder
+from ..io import read_parquet, write_json, write_text
+from . import recovery as R
+
+# The acceptance bar of the NRN instrument (issue 13): recall and false-positive rate.
+NRN_RECALL, NRN_FPR = 0.9, 0.05
+# NRN thresholds the recovery table also scores (the configured one is drift.nrn.tuned_specific).
+SWEEP = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+
+def plant_job(model_dir: str, probe_path: str, layer: int, cfg: dict, steps: list[int], seed: int, threads: int,
+              out) -> dict:
+    """Write the planted base and checkpoints and the ground truth; return its measured figures."""
+    from ..activations.probe import read_probe
+    from ..determinism import set_determinism
+    from ..models.load import load_model
+    from .plant import plant_series, write_series
+
+    set_determinism(threads)
+    model, tok = load_model(model_dir)
+    probe, _ = read_probe(probe_path)
+    models, truth = plant_series(model, tok, probe.column("token_ids").to_pylist(), layer, cfg, steps, seed)
+    dirs = {"base": out["base"]}
+    for run in ("sft", "rl"):
+        dirs.update({f"{run}-{s}": p for s, p in zip(steps, out[run])})
+    write_series(models, tok, truth, dirs, out["truth"], out["directions"])
+    return truth["measured"]
+
+
+def _load_planted(path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return {k: v.double() for k, v in load_file(str(path)).items()}
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return {True: "yes", False: "no", None: "n/a"}[v]
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.3g}"
+    return str(v)
+
+
+def recovery_job(inp, pairwise_dirs: dict[str, str], cc3_dir: str, sae_dir: str, drift: dict, match_cos: float,
+                 out) -> dict:
+    """recovery.json and recovery.md: per instrument, recall of the plant and false positives."""
+    truth = json.loads(open(inp["truth"]).read())
+    planted = _load_planted(inp["directions"])
+    nrn = read_parquet(inp["nrn"])
+    decoders = {}
+    for model, path in pairwise_dirs.items():
+        w, c = read_decoder(path)
+        decoders[model] = (w.double(), c["models"])
+    strengths = [f["strength"] for f in truth["features"]]
+    feats, fps, unplanted_nrn = R.nrn_recovery(nrn, decoders, planted, strengths, match_cos)
+    sweep = R.threshold_sweep(feats, unplanted_nrn, SWEEP)
+    tuned = feats[feats["expected"] == "tuned_specific"]
+    base_sp = feats[feats["expected"] == "base_specific"]
+    shared = feats[feats["expected"] == "shared"]
+    nrn_out = {
+        "tuned_specific_recall": float(tuned["recovered"].mean()) if len(tuned) else math.nan,
+        "tuned_specific_scaled_recall": float(tuned["recovered_scaled"].mean()) if len(tuned) else math.nan,
+        "fpr_tuned_specific_scaled": float(fps["n_tuned_specific_scaled"].sum() / max(fps["n_unplanted"].sum(), 1)),
+        "base_specific_recall": float(base_sp["recovered"].mean()) if len(base_sp) else math.nan,
+        "shared_recall": float(shared["recovered"].mean()) if len(shared) else math.nan,
+        "fpr_tuned_specific": float(fps["n_tuned_specific"].sum() / max(fps["n_unplanted"].sum(), 1)),
+        "fpr_base_specific": float(fps["n_base_specific"].sum() / max(fps["n_unplanted"].sum(), 1)),
+        "per_run": {run: {"tuned_specific_recall": float(g["recovered"].mean()), "n": int(len(g))}
+                    for run, g in tuned.groupby("run")},
+        "per_strength": {float(s): {"tuned_specific_recall": float(g["recovered"].mean()), "n": int(len(g)),
+                                    "mean_best_cos": float(g["best_cos"].mean())}
+                         for s, g in tuned.groupby("strength")},
+        "mean_best_cos": float(feats["best_cos"].mean()),
+        "threshold": drift["nrn"]["tuned_specific"],
+        "sweep": sweep.to_dict("records"),
+    }
+    nrn_out["pass"] = bool(nrn_out["tuned_specific_recall"] >= NRN_RECALL and nrn_out["fpr_tuned_specific"] <= NRN_FPR)
+
+    w3, c3 = read_decoder(cc3_dir)
+    mas = read_parquet(inp["mas"])
+    mas_out = R.mas_recovery(mas, w3.double(), c3["models"], planted, match_cos, drift["mas"]["exclusive"])
+
+    st = drift["stabilization"]
+    stab = read_parquet(inp["stabilization"]).set_index("run")
+    steps = {run: sorted(int(s) for s in g["step"].unique()) for run, g in nrn.groupby("run")}
+    truth_stab = R.true_stabilization(planted, steps, st["tau"], st["stable_overlap"])
+    stab_out = {run: {"planted_stable_step": t["stable_step"], "measured_stable_step": int(stab.loc[run, "stable_step"]),
+                      "recovered": t["stable_step"] == int(stab.loc[run, "stable_step"])}
+                for run, t in truth_stab.items()}
+
+    w_sae, _ = read_decoder(sae_dir)
+    pres = R.preservation_recovery(read_parquet(inp["preservation"]), w_sae.double(), planted, match_cos)
+    removed = pres[pres["n_removed"] > 0]
+    n_un = max(pres["unplanted"].sum(), 1)
+    pres_out = {f"{c}_recall": float(removed[f"n_{c}_found"].sum() / max(removed["n_removed"].sum(), 1))
+                if len(removed) else math.nan for c in ("died", "weakened")}
+    pres_out.update({f"fpr_{c}": float(pres[f"unplanted_{c}"].sum() / n_un)
+                     for c in ("died", "born", "weakened", "strengthened")})
+    pres_out["schedule"] = pres[["model", "n_removed", "n_died_found", "n_weakened_found"]].to_dict("records")
+    pres_out["schedule_recovered"] = {c: bool((pres["n_removed"] == pres[f"n_{c}_found"]).all())
+                                      for c in ("died", "weakened")}
+
+    claims = read_parquet(inp["claims"]).drop_duplicates("claim").set_index("claim")["verdict"].to_dict()
+    expected = R.planted_claims(truth["features"], truth_stab)
+    claims_out = {c: {"planted": e, "measured": claims.get(c), "recovered": claims.get(c) == e} for c, e in expected.items()}
+
+    result = {"match_cos": match_cos, "plant": truth["measured"],
+              "n_planted": {k: sum(f["kind"] == k for f in truth["features"]) for k in ("base", "sft", "rl")},
+              "n_removed": sum("removed_at_step" in f for f in truth["features"]),
+              "nrn": nrn_out, "mas": mas_out, "stabilization": stab_out, "preservation": pres_out, "claims": claims_out}
+    write_json(out["json"], result)
+    write_text(out["markdown"], recovery_markdown(result, feats))
+    return {"nrn_pass": nrn_out["pass"], "nrn_recall": nrn_out["tuned_specific_recall"],
+            "nrn_fpr": nrn_out["fpr_tuned_specific"]}
+
+
+def recovery_markdown(r: dict, feats: pd.DataFrame) -> str:
+    n, m, p = r["nrn"], r["mas"], r["preservation"]
+    lines = [
+        "## Calibration: the instruments on planted ground truth", "",
+        f"Planted at the dictionaries' layer: {r['n_planted']['base']} base features ({r['n_removed']} removed by "
+        f"the SFT-like series), {r['n_planted']['sft']} SFT-like features (added at the first checkpoint, then held), "
+        f"{r['n_planted']['rl']} RL-like features (rotating over the run). A latent recovers a planted feature when "
+        f"its decoder cosine with the planted direction is >= {r['match_cos']}.", "",
+        "| instrument | measure | value | bar | pass |", "|---|---|---|---|---|",
+        f"| NRN | tuned-specific recall | {_fmt(n['tuned_specific_recall'])} | >= {NRN_RECALL} | "
+        f"{_fmt(n['tuned_specific_recall'] >= NRN_RECALL)} |",
+        f"| NRN | false-positive rate (unplanted latents called tuned-specific) | {_fmt(n['fpr_tuned_specific'])} | "
+        f"<= {NRN_FPR} | {_fmt(n['fpr_tuned_specific'] <= NRN_FPR)} |",
+        f"| NRN + latent scaling | tuned-specific recall (nu_error, nu_recon below the bar) | "
+        f"{_fmt(n['tuned_specific_scaled_recall'])} | | |",
+        f"| NRN + latent scaling | false-positive rate | {_fmt(n['fpr_tuned_specific_scaled'])} | | |",
+        f"| NRN | base-specific recall (removed features) | {_fmt(n['base_specific_recall'])} | | |",
+        f"| NRN | shared recall (kept base features) | {_fmt(n['shared_recall'])} | | |",
+    ]
+    for role in ("sft", "rl"):
+        if role in m:
+            lines.append(f"| MAS | {role} exclusive-owner recall | {_fmt(m[role]['recall'])} | | |")
+    lines.append(f"| MAS | false exclusive owners (unplanted) | {_fmt(m['fpr'])} | | |")
+    for run, s in r["stabilization"].items():
+        lines.append(f"| stabilization | {run} stable step (planted {s['planted_stable_step']}) | "
+                     f"{s['measured_stable_step']} | planted | {_fmt(s['recovered'])} |")
+    lines += [f"| preservation | removed features that die (frequency), every checkpoint | {_fmt(p['died_recall'])} | "
+              f"planted schedule | {_fmt(p['schedule_recovered']['died'])} |",
+              f"| preservation | removed features that weaken (mean activation), every checkpoint | "
+              f"{_fmt(p['weakened_recall'])} | planted schedule | {_fmt(p['schedule_recovered']['weakened'])} |",
+              f"| preservation | unplanted latents that die / are born | {_fmt(p['fpr_died'])} / {_fmt(p['fpr_born'])} | | |",
+              f"| preservation | unplanted latents that weaken / strengthen | {_fmt(p['fpr_weakened'])} / "
+              f"{_fmt(p['fpr_strengthened'])} | | |"]
+    for c, v in r["claims"].items():
+        lines.append(f"| claims | {c} (planted {v['planted']}) | {v['measured']} | planted | {_fmt(v['recovered'])} |")
+    lines += ["", f"NRN operating curve: recall of planted tuned-only features and FPR on unplanted latents had "
+              f"the tuned-specific threshold (configured: {n['threshold']}) been each value:", "",
+              "| NRN threshold | recall | FPR |", "|---|---|---|"]
+    lines += [f"| {t['threshold']:g} | {_fmt(t['recall'])} | {_fmt(t['fpr'])} |" for t in n["sweep"]]
+    lines += ["", "NRN tuned-specific recall per planted strength (write norm / mean residual norm):", "",
+              "| strength | planted (feature, checkpoint) | recall | mean best cosine |", "|---|---|---|---|"]
+    for s, v in n["per_strength"].items():
+        lines.append(f"| {s:g} | {v['n']} | {_fmt(v['tuned_specific_recall'])} | {_fmt(v['mean_best_cos'])} |")
+    lines += ["", "Per planted feature and checkpoint (NRN):", "",
+              "| model | feature | strength | expected | latents | their classes | recovered | best cosine |",
+              "|---|---|---|---|---|---|---|---|"]
+    for row in feats.itertuples():
+        lines.append(f"| {row.model} | {row.feature} | {row.strength:g} | {row.expected} | {row.n_latents} | "
+                     f"{row.classes or '-'} | {_fmt(row.recovered)} | {row.best_cos:.3f} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,81 @@
+"""calibration.recovery on hand-built decoders whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from featdrift.calibration import recovery as R
+
+D = 8
+
+
+def _eye(*rows):
+    out = torch.zeros(3, D, dtype=torch.float64)
+    for j, r in enumerate(rows):
+        if r is not None:
+            out[j, r] = 1.0
+    return out
+
+
+# feature 0: base, kept; feature 1: base, removed in "sft-1"; feature 2: added by "sft-1"
+PLANTED = {"base": _eye(0, 1, None), "sft-1": _eye(0, None, 2)}
+
+
+def _decoder():
+    """A crosscoder (base, sft-1) with one latent per feature as planted, plus two unplanted latents."""
+    w = torch.zeros(2, 5, D, dtype=torch.float64)
+    w[0, 0, 0] = w[1, 0, 0] = 1.0  # shared feature 0
+    w[0, 1, 1] = 1.0  # base-only feature 1
+    w[1, 2, 2] = 1.0  # tuned-only feature 2
+    w[0, 3, 5] = w[1, 3, 5] = 1.0  # unplanted, shared
+    w[1, 4, 6] = 1.0  # unplanted, tuned-only: a false positive
+    return w
+
+
+def test_belonging_uses_the_model_where_a_feature_writes():
+    bel = R.belonging(_decoder(), ["base", "sft-1"], PLANTED, 0.9)
+    assert bel.shape == (5, 3)
+    assert bel[0, 0] and bel[1, 1] and bel[2, 2]
+    assert not bel[3:].any()
+
+
+def test_nrn_recovery_scores_recall_and_false_positives():
+    nrn = pd.DataFrame({"model": "sft-1", "feature": range(5),
+                        "class": ["shared", "base_specific", "tuned_specific", "shared", "tuned_specific"], "nrn": [0.5, 0.0, 1.0, 0.5, 1.0]})
+    feats, fps, _ = R.nrn_recovery(nrn, {"sft-1": (_decoder(), ["base", "sft-1"])}, PLANTED, [1.0, 1.0, 1.0], 0.9)
+    assert feats.set_index("feature")["expected"].to_dict() == {0: "shared", 1: "base_specific", 2: "tuned_specific"}
+    assert feats["recovered"].all()
+    assert fps.loc[0, "n_unplanted"] == 2 and fps.loc[0, "n_tuned_specific"] == 1
+    # a tuned-only feature the instrument calls shared is not recovered
+    nrn.loc[2, "class"] = "shared"
+    feats, _, _ = R.nrn_recovery(nrn, {"sft-1": (_decoder(), ["base", "sft-1"])}, PLANTED, [1.0, 1.0, 1.0], 0.9)
+    assert not feats.set_index("feature").loc[2, "recovered"]
+
+
+def test_true_stabilization_follows_the_planted_directions():
+    base = torch.zeros(1, D, dtype=torch.float64)
+    held = torch.zeros(1, D, dtype=torch.float64)
+    held[0, 0] = 1.0
+    moving = [torch.zeros(1, D, dtype=torch.float64) for _ in range(3)]
+    for i, m in enumerate(moving):
+        m[0, i] = 1.0  # a new direction every checkpoint
+    planted = {"base": base, **{f"sft-{s}": held for s in (1, 2, 3)},
+               **{f"rl-{s}": m for s, m in zip((1, 2, 3), moving)}}
+    out = R.true_stabilization(planted, {"sft": [1, 2, 3], "rl": [1, 2, 3]}, 0.7, 0.8)
+    assert out["sft"]["stable_step"] == 1 and out["rl"]["stable_step"] == 3
+    claims = R.planted_claims([{"kind": "sft"}] * 2 + [{"kind": "rl"}] + [{"kind": "base", "removed_at_step": 2}], out)
+    assert claims == {"more_tuned_specific": "yes", "earlier_stabilization": "yes", "base_preservation": "yes"}
+
+
+def test_preservation_recovery_finds_removed_features_by_frequency_or_mean_activation():
+    w_sae = torch.zeros(1, 3, D, dtype=torch.float64)
+    w_sae[0, 0, 0] = w_sae[0, 1, 1] = w_sae[0, 2, 7] = 1.0  # latents of features 0, 1 and one unplanted
+    pres = pd.DataFrame({"model": "sft-1", "run": "sft", "feature": [0, 1, 2], "base_freq": [0.1, 0.1, 0.1],
+                         "died": [False, False, False], "born": [False, False, True],
+                         "weakened": [False, True, False], "strengthened": [False, False, False]})
+    out = R.preservation_recovery(pres, w_sae, PLANTED, 0.9).iloc[0]
+    assert out["n_removed"] == 1 and out["n_died_found"] == 0 and out["n_weakened_found"] == 1
+    assert out["unplanted"] == 1 and out["unplanted_born"] == 1 and out["unplanted_weakened"] == 0
+    assert np.isclose(out["unplanted_born"] / out["unplanted"], 1.0)

@@ -1,0 +1,76 @@
+"""The calibration target at tiny size: planted series through the real activation, dictionary and
+drift stages, scored against what was planted (docs/design.md "Calibration")."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from featdrift.activations.store import ActivationStore
+from featdrift.calibration.stage import NRN_FPR
+
+# At d_model 32 the tiny dictionaries resolve 4 of the 5 planted tuned-only features (one stays
+# below decoder cosine 0.9 at 128 or 256 latents, 200k or 400k tokens): recall 0.8 where the
+# default size reaches the 0.9 bar (stage.NRN_RECALL), which the demo's calibration reports.
+TINY_RECALL = 0.75
+
+from helpers import snakemake
+
+# The session's tiny base, planted into; the probe and dictionaries are larger than the tiny
+# config's, because 64 latents on 3,000 probe tokens cannot resolve planted directions at d 32.
+CAL_CONFIG = {
+    "results": "results/calibration",
+    "logs": "logs/calibration",
+    "calibration": {"base": "results/models/base", "n_base": 2, "n_removed": 1, "n_sft": 4, "n_rl": 1,
+                    "strength": [2.0]},
+    "probe": {"n_tokens": 20000},
+    "dictionaries": {"n_latents": 256, "tokens": 200000, "batch_size": 256},
+}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def calibrated(tiny_run):
+    snakemake(tiny_run, "calibration", config=CAL_CONFIG, override_name="calibration.yaml")
+    root = tiny_run / "results" / "calibration"
+    return root, json.loads((root / "recovery.json").read_text())
+
+
+def test_planted_checkpoints_differ_from_the_base_only_by_the_plant(calibrated):
+    root, _ = calibrated
+    truth = json.loads((root / "planted.json").read_text())
+    from safetensors.torch import load_file
+
+    dirs = load_file(str(root / "planted.safetensors"))
+    store = ActivationStore([sorted((root / f"acts/{m}/layer-{truth['layer']}").glob("part-*.parquet"))
+                             for m in ("base", "sft-8")])
+    x = torch.cat([store.read(u)[2] for u in store.units]).double()
+    diff = x[:, 1] - x[:, 0]
+    d = (dirs["sft-8"] - dirs["base"]).double()
+    span = torch.linalg.qr(d[d.norm(dim=1) > 0].T)[0]
+    outside = diff - diff @ span @ span.T
+    # float16 storage rounds each row; everything the plant did not write is rounding
+    assert outside.norm() / diff.norm() < 0.02
+
+
+def test_instruments_recover_the_plant(calibrated):
+    _, r = calibrated
+    n = r["nrn"]
+    assert n["tuned_specific_recall"] >= TINY_RECALL and n["fpr_tuned_specific"] <= NRN_FPR, n
+    assert n["fpr_tuned_specific_scaled"] <= n["fpr_tuned_specific"]
+    assert all(s["recovered"] for s in r["stabilization"].values()), r["stabilization"]
+    assert all(c["recovered"] for c in r["claims"].values()), r["claims"]
+    # preservation is scored, not asserted: at this size no removed feature dies and the weakened
+    # schedule is not recovered either (the SFT-like series' added features excite the base SAE)
+    assert set(r["preservation"]["schedule_recovered"]) == {"died", "weakened"}
+
+
+def test_recovery_page_says_pass_or_fail_per_instrument(calibrated):
+    root, _ = calibrated
+    md = (root / "recovery.md").read_text()
+    for row in ("| NRN | tuned-specific recall", "| MAS |", "| stabilization |", "| preservation |", "| claims |",
+                "NRN operating curve"):
+        assert row in md
