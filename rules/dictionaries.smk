@@ -1,5 +1,8 @@
 # The shared feature space: an SAE on base, a pairwise crosscoder (base, checkpoint)
 # for every checkpoint, and the three-way crosscoder (base, sft-final, rl-final).
+# Each is trained once per dictionary seed offset in drift.seeds: offset 0 (the primary, which
+# every later stage reads) in dicts/{name}/layer-{L}/, offset s in dicts/{name}/seed-{s}/layer-{L}/
+# (beside the primary's folder, never inside it: a dictionary folder is replaced as a whole).
 
 DICT_CFG = config["dictionaries"]
 # Keys only the metrics job reads: changing them remeasures the dictionaries, never retrains them.
@@ -10,6 +13,7 @@ FINAL = [f"{run}-{STEPS[-1]}" for run in RUNS]
 DICTS = {"sae-base": ["base"]}
 DICTS.update({f"cc-{m}": ["base", m] for m in MODELS if m != "base"})
 DICTS["cc3"] = ["base"] + FINAL
+DICT_NAME = r"sae-(base|(sft|rl)-\d+)|cc3|cc-(base|(sft|rl)-\d+)"
 
 
 def dict_models(name):
@@ -48,12 +52,24 @@ def dict_inputs(wildcards):
     }
 
 
+def seed_offset(wildcards):
+    """The dictionary seed offset a job is about: 0 (the primary) unless its rule names one in `seed`."""
+    return int(wildcards.seed) if "seed" in wildcards.keys() else 0
+
+
+def dict_path(name, layer, seed=0):
+    """Folder of dictionary `name` at `layer` trained with seed offset `seed` (0: the primary, where it always was)."""
+    return res(f"dicts/{name}/" + (f"seed-{seed}/" if seed else "") + f"layer-{layer}")
+
+
 def dict_dir(wildcards):
-    return res(f"dicts/{dict_name(wildcards)}/layer-{wildcards.layer}")
+    return dict_path(dict_name(wildcards), wildcards.layer, seed_offset(wildcards))
 
 
 wildcard_constraints:
     name=r"cc3|cc-(base|(sft|rl)-\d+)",
+    # replicas only: offset 0 is the primary's own folder, never seed-0/
+    seed=r"[1-9]\d*",
 
 
 rule sae:
@@ -122,6 +138,40 @@ rule crosscoder:
         "../scripts/dictionary.py"
 
 
+# Replicas of every dictionary from another seed offset, for the claims over seeds and the seed match
+# (rules/drift.smk): the same training as sae and crosscoder, without the SAELens export or a metrics job.
+rule dictionary_seed:
+    input:
+        unpack(dict_inputs),
+    output:
+        weights=res("dicts/{dict}/seed-{seed}/layer-{layer}/weights.safetensors"),
+        cfg=res("dicts/{dict}/seed-{seed}/layer-{layer}/cfg.json"),
+        curve=res("dicts/{dict}/seed-{seed}/layer-{layer}/curve.parquet"),
+        lineage=res("dicts/{dict}/seed-{seed}/layer-{layer}/lineage.json"),
+    log:
+        logfile("dicts/{dict}/seed-{seed}/layer-{layer}"),
+    benchmark:
+        benchfile("dicts/{dict}/seed-{seed}/layer-{layer}")
+    wildcard_constraints:
+        dict=DICT_NAME,
+    conda:
+        "../envs/featdrift.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        name=dict_name,
+        models=lambda wc: dict_models(dict_name(wc)),
+        dictionaries=DICT_TRAIN,
+        seed=lambda wc: config["seed"] + seed_offset(wc),
+        saelens=False,
+        context_size=0,  # only the SAELens export reads it
+        out_dir=dict_dir,
+    script:
+        "../scripts/dictionary.py"
+
+
 # Reconstruction (FVU, L0, dead latents) on held-out probe rows and CE-loss recovered, per model.
 rule dictionary_metrics:
     input:
@@ -136,7 +186,7 @@ rule dictionary_metrics:
     benchmark:
         benchfile("dicts/{dict}/layer-{layer}-metrics")
     wildcard_constraints:
-        dict=r"sae-(base|(sft|rl)-\d+)|cc3|cc-(base|(sft|rl)-\d+)",
+        dict=DICT_NAME,
     conda:
         "../envs/featdrift.yaml"
     threads: config["threads"]

@@ -1,19 +1,32 @@
 # Feature drift (docs/design.md "Drift metrics"), per layer: NRN of the pairwise crosscoders and MAS
 # of the three-way crosscoder (both with latent scaling on activations), stabilization of their top-k
 # tuned-specific sets, preservation of the base SAE on every checkpoint, and the three-claims table.
+# The tables are computed once per dictionary seed offset (drift.seeds): the primary's (offset 0) in
+# drift/layer-{L}/, a replica's in drift/layer-{L}/seed-{s}/ (the `_seed` rules); the claims are
+# decided over all of them, and seed_match says how far the replicas' latents agree.
 
 DRIFT = config["drift"]
 CHECKPOINTS = [m for m in MODELS if m != "base"]
+SEEDS = sorted(DRIFT["seeds"])
 
 
 def drift_dir(path):
     return res(f"drift/layer-{{layer}}/{path}")
 
 
+def seed_dir(path):
+    """The drift tables of a replica (dictionary seed offset {seed} > 0)."""
+    return res(f"drift/layer-{{layer}}/seed-{{seed}}/{path}")
+
+
+def drift_file(layer, seed, path):
+    return res(f"drift/layer-{layer}/" + (f"seed-{seed}/" if seed else "") + path)
+
+
 def dict_files(name):
-    """weights and cfg of dictionary `name` at the job's layer (an input function)."""
+    """weights and cfg of dictionary `name` at the job's layer and seed offset (an input function)."""
     return lambda wc: [
-        res(f"dicts/{name}/layer-{wc.layer}/{f}")
+        f"{dict_path(name, wc.layer, seed_offset(wc))}/{f}"
         for f in ("weights.safetensors", "cfg.json")
     ]
 
@@ -23,7 +36,31 @@ def pairwise_files(wildcards):
 
 
 def pairwise_dirs(wildcards):
-    return {m: res(f"dicts/cc-{m}/layer-{wildcards.layer}") for m in CHECKPOINTS}
+    return {
+        m: dict_path(f"cc-{m}", wildcards.layer, seed_offset(wildcards))
+        for m in CHECKPOINTS
+    }
+
+
+def preservation_files(ext):
+    """Every model's base-SAE statistics (`ext` parquet or json) at the job's layer and seed offset."""
+    return lambda wc: [
+        drift_file(wc.layer, seed_offset(wc), f"preservation/{m}.{ext}") for m in MODELS
+    ]
+
+
+def seed_tables(path):
+    """Table `path` of every dictionary seed offset, in SEEDS order (the claims read them all)."""
+    return lambda wc: [drift_file(wc.layer, s, path) for s in SEEDS]
+
+
+def seed_dict_files(wildcards):
+    return [
+        f"{dict_path(name, wildcards.layer, s)}/{f}"
+        for name in DICTS
+        for s in SEEDS
+        for f in ("weights.safetensors", "cfg.json")
+    ]
 
 
 def model_shards(models):
@@ -54,6 +91,7 @@ def drift_targets(wildcards=None):
             "stabilization.lineage.json",
             "mas.lineage.json",
             "preservation.lineage.json",
+            "seed_match.lineage.json",
         ],
     )
 
@@ -148,7 +186,7 @@ rule drift_mas:
         mem_mb=4000,
         runtime=30,
     params:
-        dict_dir=lambda wc: res(f"dicts/cc3/layer-{wc.layer}"),
+        dict_dir=lambda wc: dict_path("cc3", wc.layer, seed_offset(wc)),
         shards=model_shards(DICTS["cc3"]),
         dictionaries=SCALING_ROWS,
         drift=pick(DRIFT, "norm", "mas", "latent_scaling"),
@@ -177,7 +215,7 @@ rule drift_preservation_model:
         mem_mb=4000,
         runtime=30,
     params:
-        dict_dir=lambda wc: res(f"dicts/sae-base/layer-{wc.layer}"),
+        dict_dir=lambda wc: dict_path("sae-base", wc.layer, seed_offset(wc)),
         holdout_every=config["dictionaries"]["holdout_every"],
         max_tokens=config["dictionaries"]["eval_tokens"],
         ce_sequences=config["dictionaries"]["ce_sequences"],
@@ -188,16 +226,8 @@ rule drift_preservation_model:
 
 rule drift_preservation:
     input:
-        features=lambda wc: expand(
-            res("drift/layer-{layer}/preservation/{model}.parquet"),
-            layer=wc.layer,
-            model=MODELS,
-        ),
-        metrics=lambda wc: expand(
-            res("drift/layer-{layer}/preservation/{model}.json"),
-            layer=wc.layer,
-            model=MODELS,
-        ),
+        features=preservation_files("parquet"),
+        metrics=preservation_files("json"),
     output:
         features=drift_dir("preservation_features.parquet"),
         summary=drift_dir("preservation.parquet"),
@@ -223,12 +253,80 @@ rule drift_preservation:
         "../scripts/drift_preservation.py"
 
 
+# Each replica's tables: the primary's jobs on the replica's dictionaries (the input and params
+# functions above follow the `seed` wildcard). Its preservation skips the CE-loss splice (ce_sequences
+# 0): that runs every model per checkpoint, and the claims read it from the primary only.
+use rule drift_nrn as drift_nrn_seed with:
+    output:
+        features=seed_dir("nrn.parquet"),
+        summary=seed_dir("nrn_summary.parquet"),
+        hist=seed_dir("nrn_hist.png"),
+        plot=seed_dir("nrn_summary.png"),
+        lineage=seed_dir("nrn.lineage.json"),
+    log:
+        logfile("drift/layer-{layer}/seed-{seed}/nrn"),
+    benchmark:
+        benchfile("drift/layer-{layer}/seed-{seed}/nrn")
+
+
+use rule drift_stabilization as drift_stabilization_seed with:
+    input:
+        nrn=seed_dir("nrn.parquet"),
+        dicts=pairwise_files,
+    output:
+        pairs=seed_dir("stabilization.parquet"),
+        summary=seed_dir("stabilization_summary.parquet"),
+        plot=seed_dir("stabilization.png"),
+        lineage=seed_dir("stabilization.lineage.json"),
+    log:
+        logfile("drift/layer-{layer}/seed-{seed}/stabilization"),
+    benchmark:
+        benchfile("drift/layer-{layer}/seed-{seed}/stabilization")
+
+
+use rule drift_mas as drift_mas_seed with:
+    output:
+        features=seed_dir("mas.parquet"),
+        owners=seed_dir("mas_owners.parquet"),
+        plot=seed_dir("mas_owners.png"),
+        lineage=seed_dir("mas.lineage.json"),
+    log:
+        logfile("drift/layer-{layer}/seed-{seed}/mas"),
+    benchmark:
+        benchfile("drift/layer-{layer}/seed-{seed}/mas")
+
+
+use rule drift_preservation_model as drift_preservation_model_seed with:
+    output:
+        features=seed_dir("preservation/{model}.parquet"),
+        metrics=seed_dir("preservation/{model}.json"),
+        lineage=seed_dir("preservation/{model}.lineage.json"),
+    log:
+        logfile("drift/layer-{layer}/seed-{seed}/preservation/{model}"),
+    benchmark:
+        benchfile("drift/layer-{layer}/seed-{seed}/preservation/{model}")
+    params:
+        ce_sequences=0,
+
+
+use rule drift_preservation as drift_preservation_seed with:
+    output:
+        features=seed_dir("preservation_features.parquet"),
+        summary=seed_dir("preservation.parquet"),
+        plot=seed_dir("preservation.png"),
+        lineage=seed_dir("preservation.lineage.json"),
+    log:
+        logfile("drift/layer-{layer}/seed-{seed}/preservation"),
+    benchmark:
+        benchfile("drift/layer-{layer}/seed-{seed}/preservation")
+
+
 rule drift_claims:
     input:
-        nrn=drift_dir("nrn_summary.parquet"),
-        stabilization=drift_dir("stabilization_summary.parquet"),
-        mas=drift_dir("mas_owners.parquet"),
-        preservation=drift_dir("preservation.parquet"),
+        nrn=seed_tables("nrn_summary.parquet"),
+        stabilization=seed_tables("stabilization_summary.parquet"),
+        mas=seed_tables("mas_owners.parquet"),
+        preservation=seed_tables("preservation.parquet"),
     output:
         table=drift_dir("claims.parquet"),
         markdown=report(
@@ -247,6 +345,43 @@ rule drift_claims:
         mem_mb=1000,
         runtime=5,
     params:
-        drift=DRIFT,
+        seeds=SEEDS,
+        drift=pick(
+            DRIFT, "nrn", "mas", "stabilization", "preservation", "latent_scaling"
+        ),
     script:
         "../scripts/drift_claims.py"
+
+
+# Latents of each primary dictionary matched one-to-one with each replica's (docs/design.md "Drift metrics").
+rule drift_seed_match:
+    input:
+        dicts=seed_dict_files,
+        shards=shard_files(MODELS),
+    output:
+        table=drift_dir("seed_match.parquet"),
+        markdown=report(
+            drift_dir("seed_match.md"),
+            caption="../report/drift_seed_match.rst",
+            category="Feature drift",
+        ),
+        lineage=drift_dir("seed_match.lineage.json"),
+    log:
+        logfile("drift/layer-{layer}/seed_match"),
+    benchmark:
+        benchfile("drift/layer-{layer}/seed_match")
+    conda:
+        "../envs/featdrift.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        dict_dirs=lambda wc: {
+            name: {s: dict_path(name, wc.layer, s) for s in SEEDS} for name in DICTS
+        },
+        shards=model_shards(MODELS),
+        dictionaries=SCALING_ROWS,
+        drift=pick(DRIFT, "seed_match_cos"),
+    script:
+        "../scripts/drift_seed_match.py"

@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .tasks.registry import TASKS
+from .tasks.registry import IN_DOMAIN, TASKS
 
 
 class ConfigError(ValueError):
@@ -77,9 +77,9 @@ def _check_semantics(config: dict, base_dir: Path) -> None:
     seen = {}
     for key in ("ood_tasks", "heldout_tasks"):
         for i, name in enumerate(data[key]):
-            if name not in TASKS or TASKS[name].kind != "choice":
-                known = ", ".join(n for n, t in TASKS.items() if t.kind == "choice")
-                raise ConfigError(f"data.{key}[{i}]: unknown task {name!r} (known: {known})")
+            if name not in TASKS or name == IN_DOMAIN:
+                known = ", ".join(n for n in TASKS if n != IN_DOMAIN)
+                raise ConfigError(f"data.{key}[{i}]: unknown out-of-domain task {name!r} (known: {known})")
             if name in seen:
                 raise ConfigError(f"data.{key}[{i}]: task {name!r} is already listed in data.{seen[name]}")
             seen[name] = key
@@ -125,6 +125,8 @@ def _check_late(config: dict) -> None:
 
     for name, cls in SECTIONS.items():  # the typed sections build (drift.nrn thresholds ordered, ...)
         cls.from_config(config[name])
+    if 0 not in config["drift"]["seeds"]:  # offset 0 is the primary replica: mediation and the report read it
+        raise ConfigError(f"drift.seeds: {config['drift']['seeds']} lacks 0, the primary dictionaries' seed offset")
     base = config["base"]
     if not base.get("pretrained"):  # the block count is known before any model exists
         n = base["pretrain"]["model"]["n_layers"]

@@ -110,6 +110,8 @@ class DriftSettings(Section):
     stabilization: StabilizationSettings | None = None
     preservation: PreservationSettings | None = None
     latent_scaling: LatentScalingSettings | None = None
+    seeds: tuple[int, ...] | None = None  # dictionary seed offsets: the rules resolve them into paths
+    seed_match_cos: float | None = None
     path: ClassVar[str] = "drift"
     nested: ClassVar[dict] = {"nrn": NrnSettings, "mas": MasSettings, "stabilization": StabilizationSettings,
                               "preservation": PreservationSettings, "latent_scaling": LatentScalingSettings}

@@ -72,11 +72,13 @@ def test_training_parameter_change_rebuilds_neither_data_nor_base(tiny_run):
 
 
 # Jobs that build models, activations or dictionaries: no metrics-only or evaluation-only key may rerun them.
-BUILD_RULES = ("task_data", "corpus", "base", "sft", "rl", "probe", "activations", "sae", "crosscoder")
+BUILD_RULES = ("task_data", "corpus", "base", "sft", "rl", "probe", "activations", "sae", "crosscoder",
+               "dictionary_seed")
 # One key at a time, with the rules it must rerun (so that the dry run is not vacuous). Latent scaling
 # (drift_nrn, drift_mas) measures on the held-out rows the dictionary metrics use: eval_tokens reruns it.
 METRICS_AND_EVAL_KEYS = [
-    ({"dictionaries": {"eval_tokens": 1000}}, ("dictionary_metrics", "drift_nrn", "drift_mas")),
+    ({"dictionaries": {"eval_tokens": 1000}},
+     ("dictionary_metrics", "drift_nrn", "drift_mas", "drift_nrn_seed", "drift_seed_match")),
     ({"dictionaries": {"ce_sequences": 4}}, "dictionary_metrics"),
     ({"eval": {"batch_size": 16}}, "eval"),
     ({"eval": {"limit": 20}}, "eval"),
@@ -87,7 +89,10 @@ METRICS_AND_EVAL_KEYS = [
     ({"drift": {"mas": {"exclusive": 0.8}}}, "drift_mas"),
     ({"drift": {"latent_scaling": {"max_ratio": 0.3}}}, ("drift_nrn", "drift_mas")),
     ({"drift": {"stabilization": {"k": 8}}}, "drift_stabilization"),
-    ({"drift": {"preservation": {"drop": 0.5}}}, "drift_preservation"),
+    ({"drift": {"preservation": {"drop": 0.5}}}, ("drift_preservation", "drift_preservation_seed")),
+    ({"drift": {"seed_match_cos": 0.5}}, "drift_seed_match"),
+    # Fewer seeds: only the tables over seeds change (more seeds train new dictionaries).
+    ({"drift": {"seeds": [0]}}, ("drift_claims", "drift_seed_match")),
     ({"select": {"rho": 0.3}}, "select"),
     ({"select": {"batch_size": 8}}, "select"),
     ({"intervene": {"alphas": [2.0]}}, "intervene"),
@@ -96,7 +101,10 @@ METRICS_AND_EVAL_KEYS = [
     ({"intervene": {"confidence": 0.9}}, "intervene"),
 ]
 # Keys of a section a rule reads part of (pick() in rules/common.smk), with rules they must not rerun.
-SCOPED_OUT = {str({"dictionaries": {"ce_sequences": 4}}): ("drift_nrn", "drift_mas")}
+# Replicas' preservation jobs never run the CE splice (ce_sequences 0).
+SCOPED_OUT = {str({"dictionaries": {"ce_sequences": 4}}): ("drift_nrn", "drift_mas", "drift_preservation_model_seed"),
+              str({"drift": {"seed_match_cos": 0.5}}): ("drift_claims",),
+              str({"drift": {"seeds": [0]}}): ("drift_nrn", "drift_preservation_model", "drift_nrn_seed")}
 
 
 def _dry_run(workdir, change: dict) -> str:

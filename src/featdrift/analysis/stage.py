@@ -15,13 +15,14 @@ from ..dictionaries.split import held_out_rows
 from ..io import read_parquet, write_json, write_parquet, write_text
 from ..plots import bar_plot, hist_plot, line_plot
 from ..settings import DriftSettings
-from .claims import claims_markdown, claims_table
+from .claims import claims_markdown, claims_over_seeds, claims_table
 from .decoders import read_decoder
 from .latent_scaling import latent_betas
 from .mas import exclusive_owners, mas_table, owner_counts
 from .mas import with_latent_scaling as mas_with_latent_scaling
 from .nrn import nrn_summary, nrn_table, specific_models, with_latent_scaling
 from .preservation import model_stats, preservation_tables
+from .seed_match import fired_latents, seed_match_markdown, seed_match_table
 from .stabilization import stabilization_summary, stabilization_table
 
 RUN_LABELS = {"sft": "SFT", "rl": "RL", "base": "base"}
@@ -166,11 +167,43 @@ def preservation_job(per_model: dict[str, tuple[str, str]], cfg: dict, out) -> d
     return {"final": summary.groupby("run").last()[["step", "fvu", "ce_recovered", "n_died", "n_born"]].to_dict("index")}
 
 
-def claims_job(inp, cfg: dict, out) -> dict:
-    """The three-claims table from the NRN, stabilization, MAS and preservation summaries."""
+def claims_job(per_seed: dict[int, dict[str, str]], cfg: dict, out) -> dict:
+    """The three-claims table over dictionary seeds: each seed's NRN, stabilization, MAS and preservation
+    summaries (seed offset -> {nrn, stabilization, mas, preservation} paths) decided alone, then together."""
     cfg = DriftSettings.of(cfg, "nrn", "mas", "stabilization", "preservation", "latent_scaling")
-    table = claims_table(read_parquet(inp["nrn"]), read_parquet(inp["stabilization"]), read_parquet(inp["mas"]),
-                         read_parquet(inp["preservation"]), cfg)
+    tables = {s: claims_table(read_parquet(p["nrn"]), read_parquet(p["stabilization"]), read_parquet(p["mas"]),
+                              read_parquet(p["preservation"]), cfg) for s, p in per_seed.items()}
+    table = claims_over_seeds(tables)
     write_parquet(out["table"], table)
-    write_text(out["markdown"], "# Does this run show the paper's three claims?\n\n" + claims_markdown(table))
+    seeds = ", ".join(map(str, sorted(per_seed)))
+    write_text(out["markdown"], "# Does this run show the paper's three claims?\n\n"
+               f"Decided over the dictionaries of seed offsets {seeds} (drift.seeds): a claim is yes (no) only when "
+               "the drift tables of every seed say yes (no); how far the seeds' latents agree is in seed_match.md.\n\n"
+               + claims_markdown(table))
     return table.groupby("claim", sort=False)["verdict"].first().to_dict()
+
+
+def seed_match_job(dict_dirs: dict[str, dict[int, str]], shards: dict[str, list[str]], rows: dict, cfg: dict,
+                   threads: int, out) -> dict:
+    """Latents of each primary dictionary matched with its replicas' (`dict_dirs`: name -> seed offset -> dir),
+    live latents found on the held-out rows of the models' activation `shards` (`rows` as in nrn_job)."""
+    torch.set_num_threads(threads)
+    cos_min = DriftSettings.of(cfg, "seed_match_cos").seed_match_cos
+    replicas = {}
+    for name, dirs in dict_dirs.items():
+        if len(dirs) < 2:
+            continue  # one seed: nothing to match, no shard is read
+        loaded = {int(s): load_dictionary(d) for s, d in dirs.items()}
+        models = loaded[0][1]["models"]
+        for s, (_D, c) in loaded.items():
+            if c["models"] != models:
+                raise ValueError(f"{dirs[s]}: models {c['models']}, but the primary replica has {models}")
+        store = ActivationStore([shards[m] for m in models], models)
+        loaded[0][0].check_fits(store.d_model, ", ".join(models))
+        dicts = [D for D, _ in loaded.values()]
+        live = fired_latents(dicts, held_out_rows(store, rows["holdout_every"], rows["eval_tokens"]))
+        replicas[name] = {s: (D.W_dec.detach().float(), f) for (s, (D, _)), f in zip(loaded.items(), live)}
+    table = seed_match_table(replicas, cos_min)
+    write_parquet(out["table"], table)
+    write_text(out["markdown"], seed_match_markdown(table, cos_min))
+    return {f"{r.dict} {r.seed_a}-{r.seed_b}": r.match_rate for r in table.itertuples()}

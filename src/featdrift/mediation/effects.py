@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pandas as pd
 
@@ -16,6 +18,16 @@ def bootstrap_ci(diff: np.ndarray, n_boot: int, confidence: float, rng: np.rando
     means = diff[idx].mean(1)
     a = (1 - confidence) / 2
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
+
+
+def detectable_change(diff: np.ndarray, confidence: float, power: float = 0.8) -> float:
+    """The smallest true mean change that an interval at `confidence` excludes from 0 with probability
+    `power`: (z_{(1+confidence)/2} + z_power) x the standard error of the mean of per-item differences.
+    Where no item changes the standard error is 0, so the figure reads 0: those n items can show no change."""
+    if len(diff) < 2:
+        return float("nan")
+    z = NormalDist().inv_cdf((1 + confidence) / 2) + NormalDist().inv_cdf(power)
+    return float(z * diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
 def subsets(tasks: dict[str, dict], critical: pd.DataFrame, roles: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
@@ -62,11 +74,13 @@ def effects_table(samples: pd.DataFrame, tasks: dict[str, dict], critical: pd.Da
             for label, gg in groups:
                 per_item = gg.groupby(key, sort=True).agg(diff=("diff", "mean"), ref=("ref", "first"),
                                                           correct=("correct", "mean"))
-                lo, hi = bootstrap_ci(per_item["diff"].to_numpy(), n_boot, confidence, rng)
+                diff = per_item["diff"].to_numpy()
+                lo, hi = bootstrap_ci(diff, n_boot, confidence, rng)
                 rows.append({"mode": mode, "scale": scale, "set": label, "subset": subset, "task": task,
                              "n": len(per_item), "n_features": int(gg["n_features"].iloc[0]),
                              "acc_unedited": float(per_item["ref"].mean()), "acc_edited": float(per_item["correct"].mean()),
-                             "diff": float(per_item["diff"].mean()), "ci_low": lo, "ci_high": hi})
+                             "diff": float(diff.mean()), "ci_low": lo, "ci_high": hi,
+                             "detectable": detectable_change(diff, confidence)})
     return pd.DataFrame(rows)
 
 
@@ -85,19 +99,24 @@ def _fmt(r) -> str:
 
 def markdown(effects: pd.DataFrame, confidence: float) -> str:
     h = headline(effects)
-    lines = [f"| edit | subset | n | unedited acc | selected set: change [{confidence:.0%} CI] | random sets (mean): change [{confidence:.0%} CI] |",
-             "|---|---|---|---|---|---|"]
+    lines = [f"Power: 'detectable' is the smallest accuracy change the selected set's {confidence:.0%} interval "
+             "excludes from 0 with 80% probability on these items (from the spread of its per-item changes; "
+             "`mediation.effects.detectable_change`).", "",
+             f"| edit | subset | n | unedited acc | selected set: change [{confidence:.0%} CI] | detectable | "
+             f"random sets (mean): change [{confidence:.0%} CI] |",
+             "|---|---|---|---|---|---|---|"]
     for (mode, scale, task), g in h.groupby(["mode", "scale", "task"], sort=False):
         sel = g[g["set"] == "selected"]
         rnd = g[g["set"] == "random"]
         edit = "disable in RL (c = 0)" if mode == "disable" else f"amplify in base (c = {scale:g})"
         ref = sel if len(sel) else rnd
         lines.append(f"| {edit} | {task} | {int(ref['n'].iloc[0])} | {ref['acc_unedited'].iloc[0]:.3f} | "
-                     f"{_fmt(sel.iloc[0]) if len(sel) else '-'} | {_fmt(rnd.iloc[0]) if len(rnd) else '-'} |")
+                     f"{_fmt(sel.iloc[0]) if len(sel) else '-'} | "
+                     f"{f'{sel.iloc[0].detectable:.3f}' if len(sel) else '-'} | {_fmt(rnd.iloc[0]) if len(rnd) else '-'} |")
     return "\n".join(lines) + "\n"
 
 
-def plot_effects(effects: pd.DataFrame, path) -> None:
+def plot_effects(effects: pd.DataFrame, path, confidence: float = 0.95) -> None:
     """One panel per edit; per pooled subset, the selected set's change beside the random sets', with intervals."""
     h = headline(effects) if len(effects) else effects
     if not len(h):
@@ -123,6 +142,6 @@ def plot_effects(effects: pd.DataFrame, path) -> None:
                      fontsize="medium")
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize="small")
-    axes[0][0].set_ylabel("accuracy change (95% CI)")
+    axes[0][0].set_ylabel(f"accuracy change ({confidence:.0%} CI)")
     fig.suptitle("Interventions on the generalization features")
     save_figure(fig, path)

@@ -75,5 +75,5 @@ def effects_job(effect_files: list[str], confidence: float, out) -> pd.DataFrame
     write_parquet(out.table, effects)
     text = markdown(effects, confidence) if len(effects) else "The compact set is empty: nothing was edited.\n"
     write_text(out.markdown, text)
-    plot_effects(effects, out.plot)
+    plot_effects(effects, out.plot, confidence)
     return effects

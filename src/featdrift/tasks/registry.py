@@ -28,6 +28,8 @@ TASKS: dict[str, Task] = {
     t.name: t
     for t in [
         Task("arithmetic", "generate", world.arithmetic),
+        Task("chain", "generate", world.chain),
+        Task("spelled", "generate", world.spelled),
         Task("compare", "choice", world.compare),
         Task("successor", "choice", world.successor),
         Task("predecessor", "choice", world.predecessor),
@@ -38,7 +40,6 @@ TASKS: dict[str, Task] = {
         Task("sum_check", "choice", world.sum_check),
     ]
 }
-OOD_TASKS = [n for n, t in TASKS.items() if t.kind == "choice"]
 
 
 def rng_for(seed: int, *names: str) -> random.Random:

@@ -25,25 +25,47 @@ def number_word(n: int) -> str:
     return ONES[h] + " hundred" + ("" if r == 0 else " " + number_word(r))
 
 
-def arithmetic(rng: random.Random, min_terms: int = 3, max_terms: int = 3, max_operand: int = 20) -> dict:
-    """Left-to-right chain of + and -, never negative, with one worked line per step."""
+def _chain(rng: random.Random, min_terms: int, max_terms: int, max_operand: int, what: str) -> tuple[list, list[str], int]:
+    """A left-to-right chain of + and -, never negative: (terms and operators in order, worked lines, result)."""
     if not 2 <= min_terms <= max_terms:
-        raise ValueError(f"arithmetic: need 2 <= min_terms <= max_terms, got {min_terms} and {max_terms}")
+        raise ValueError(f"{what}: need 2 <= min_terms <= max_terms, got {min_terms} and {max_terms}")
     n_terms = rng.randint(min_terms, max_terms)
     acc = rng.randint(0, max_operand)
-    expr, lines = str(acc), []
+    parts, lines = [acc], []
     for _ in range(n_terms - 1):
         b = rng.randint(0, max_operand)
         op = rng.choice("+-") if acc >= b else "+"
         new = acc + b if op == "+" else acc - b
         lines.append(f"{acc}{op}{b}={new}")
-        expr += f"{op}{b}"
+        parts += [op, b]
         acc = new
-    return {
-        "prompt": f"Compute {expr}.\n",
-        "completion": "\n".join(lines) + f"\nAnswer: {acc}.",
-        "answer": str(acc),
-    }
+    return parts, lines, acc
+
+
+def _worked(prompt: str, lines: list[str], result: int) -> dict:
+    return {"prompt": prompt, "completion": "\n".join(lines) + f"\nAnswer: {result}.", "answer": str(result)}
+
+
+def arithmetic(rng: random.Random, min_terms: int = 3, max_terms: int = 3, max_operand: int = 20) -> dict:
+    """The in-domain skill: a chain of + and -, with one worked line per step."""
+    parts, lines, acc = _chain(rng, min_terms, max_terms, max_operand, "arithmetic")
+    return _worked(f"Compute {''.join(map(str, parts))}.\n", lines, acc)
+
+
+def chain(rng: random.Random, min_terms: int = 4, max_terms: int = 5, max_operand: int = 20) -> dict:
+    """Out of domain by length: longer chains than training has, in the same worked form."""
+    parts, lines, acc = _chain(rng, min_terms, max_terms, max_operand, "chain")
+    return _worked(f"Compute {''.join(map(str, parts))}.\n", lines, acc)
+
+
+OP_WORDS = {"+": "plus", "-": "minus"}
+
+
+def spelled(rng: random.Random, min_terms: int = 2, max_terms: int = 3, max_operand: int = 20) -> dict:
+    """Out of domain by surface form: the chain in words ("Compute seven plus twelve."), worked in digits."""
+    parts, lines, acc = _chain(rng, min_terms, max_terms, max_operand, "spelled")
+    words = " ".join(OP_WORDS[p] if isinstance(p, str) else number_word(p) for p in parts)
+    return _worked(f"Compute {words}.\n", lines, acc)
 
 
 def _mc(question: str, choices: list, correct) -> dict:

@@ -31,7 +31,7 @@ BAD = [
     ({"data": {"shuffle": True}}, "data: unknown key 'shuffle'"),
     ({"base": {"pretrain": {"train": {"lr": 5}}}}, "base.pretrain.train.lr: 5 is greater than the maximum of 1"),
     ({"data": {"n_train": 0}}, "data.n_train: 0 is less than the minimum of 1"),
-    ({"data": {"ood_tasks": ["compare", "tarot"]}}, "data.ood_tasks[1]: unknown task 'tarot'"),
+    ({"data": {"ood_tasks": ["compare", "tarot"]}}, "data.ood_tasks[1]: unknown out-of-domain task 'tarot'"),
     ({"data": {"heldout_tasks": ["compare"]}}, "data.heldout_tasks[0]: task 'compare' is already listed in data.ood_tasks"),
     ({"base": {"pretrained": "./no/such/model"}}, "base.pretrained: model directory not found: ./no/such/model"),
     ({"data": {"source": "dataset", "dataset": {"path": "parquet", "data_files": "nope.parquet",
@@ -46,6 +46,9 @@ BAD = [
      "train.batch_size: 8 is not divisible by train.sft.grad_accum x train.num_processes = 3"),
     ({"train": {"rl": {"grad_accum": 5}}},
      "train.batch_size: 8 x train.rl.num_generations = 48 is not divisible by train.rl.grad_accum x train.num_processes = 5"),
+    ({"drift": {"seeds": [1, 2]}}, "drift.seeds: [1, 2] lacks 0, the primary dictionaries' seed offset"),
+    ({"drift": {"seeds": [0, 1, 1]}}, "drift.seeds: [0, 1, 1] has non-unique elements"),
+    ({"data": {"ood_tasks": ["arithmetic"]}}, "data.ood_tasks[0]: unknown out-of-domain task 'arithmetic'"),
 ]
 
 

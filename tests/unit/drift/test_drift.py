@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from featdrift.analysis import mas, nrn, stage
-from featdrift.analysis.claims import claims_table
+from featdrift.analysis.claims import claims_markdown, claims_over_seeds, claims_table, seed_spread
 from featdrift.analysis.decoders import decoder_norms, read_decoder
 from featdrift.analysis.mas import mas_table, owner_counts
 from featdrift.analysis.nrn import nrn_features, nrn_summary, nrn_table
 from featdrift.analysis.preservation import born_died, model_stats, preservation_tables
+from featdrift.analysis.seed_match import match_rate, seed_match_table
 from featdrift.analysis.stabilization import match, overlap, stabilization_summary, stabilization_table
 from featdrift.config import ConfigError
 from featdrift.dictionaries.model import Dictionary
@@ -232,15 +233,124 @@ def test_claims_mixed_and_unknown(cfg):
     assert set(empty["verdict"]) == {"unknown"}
 
 
+# --- Claims over dictionary seeds ------------------------------------------------------------------
+
+def verdicts_over_seeds(cfg, *tables):
+    t = claims_over_seeds(dict(enumerate(tables)))
+    return t.groupby("claim", sort=False)["verdict"].first().to_dict()
+
+
+def test_a_claim_holds_over_seeds_only_when_every_seed_says_so(cfg):
+    yes, no = claims_table(*summaries(True), cfg), claims_table(*summaries(False), cfg)
+    t = claims_over_seeds({0: yes, 1: yes, 2: yes})
+    assert len(t) == 27 and t.groupby("seed").size().to_dict() == {0: 9, 1: 9, 2: 9}
+    assert set(t["verdict"]) == {"yes"} and set(t["seed_verdict"]) == {"yes"}
+    assert set(claims_over_seeds({0: no, 1: no})["verdict"]) == {"no"}
+    # One seed against: the claim is mixed, and each row keeps its seed's own verdict.
+    t = claims_over_seeds({0: yes, 2: no})
+    assert set(t["verdict"]) == {"mixed"} and t.groupby("seed")["seed_verdict"].first().to_dict() == {0: "yes", 2: "no"}
+    # A seed whose own verdict is mixed, or unknown, supports nothing: mixed over seeds.
+    nrn, stab, mas, pres = summaries(True)
+    pres.loc[pres["run"] == "rl", "fvu"] = 0.99
+    part = claims_table(nrn, stab, mas, pres, cfg)
+    v = verdicts_over_seeds(cfg, yes, part)
+    assert v == {"more_tuned_specific": "yes", "earlier_stabilization": "yes", "base_preservation": "mixed"}
+    empty = claims_table(nrn.iloc[:0], stab.iloc[:0], mas.iloc[:0], pres.iloc[:0], cfg)
+    assert set(verdicts_over_seeds(cfg, yes, empty).values()) == {"mixed"}
+    assert set(verdicts_over_seeds(cfg, empty, empty).values()) == {"unknown"}
+
+
+def test_seed_spread_and_markdown(cfg):
+    tables = {}
+    for seed, n_sft in ((0, 30), (1, 20), (2, 40)):
+        nrn, stab, mas, pres = summaries(True)
+        nrn.loc[(nrn["run"] == "sft") & (nrn["step"] == 20), "n_tuned_specific"] = n_sft
+        if seed == 2:
+            pres["ce_recovered"] = float("nan")  # a replica without the CE splice
+        tables[seed] = claims_table(nrn, stab, mas, pres, cfg)
+    t = claims_over_seeds(tables)
+    sp = seed_spread(t).set_index("evidence")
+    row = sp.loc[sp.index.str.startswith("tuned-specific features (NRN")].iloc[0]
+    assert (row["sft_min"], row["sft_max"], row["sft_mean"]) == (20, 40, 30) and row["sft_sd"] == pytest.approx(10.0)
+    assert row["rl_min"] == row["rl_max"] == 10 and row["rl_sd"] == 0 and row["n_seeds"] == 3
+    ce = sp.loc["base-SAE CE-loss recovered, final checkpoint"]
+    assert ce["n_seeds"] == 2 and ce["sft_min"] == ce["sft_max"] == pytest.approx(0.3)
+    md = claims_markdown(t)
+    assert md.count("### ") == 3 and "Per dictionary seed: 0 yes, 1 yes, 2 yes." in md
+    assert "| 30 / 20 / 40 | 20 to 40 | 10 / 10 / 10 | 10 |" in md
+    assert "| 0.3 / 0.3 / n/a | 0.3 |" in md and "| yes / yes / n/a |" in md
+
+
+# --- Seed match ------------------------------------------------------------------------------------
+
+def test_identical_and_permuted_replicas_match_at_rate_one():
+    g = torch.Generator().manual_seed(11)
+    w = torch.stack([unit_rows(40, 16, g), unit_rows(40, 16, g)])  # a crosscoder of two models
+    live = torch.ones(40, dtype=torch.bool)
+    perm = torch.randperm(40, generator=g)
+    for w_b in (w, w[:, perm]):
+        r = match_rate(w, w_b, live, live, 0.7)
+        assert r["match_rate"] == 1.0 and r["n_matched"] == 40 and r["mean_cos"] == pytest.approx(1.0)
+
+
+def test_random_replicas_match_rarely_and_every_model_counts():
+    g = torch.Generator().manual_seed(12)
+    a, b = unit_rows(40, 64, g)[None], unit_rows(40, 64, g)[None]
+    live = torch.ones(40, dtype=torch.bool)
+    assert match_rate(a, b, live, live, 0.7)["match_rate"] <= 0.05
+    # Same decoders in model 0, unrelated in model 1: the joint cosine is ~0.5, below 0.7.
+    w_a = torch.stack([a[0], unit_rows(40, 64, g)])
+    w_b = torch.stack([a[0], unit_rows(40, 64, g)])
+    assert match_rate(w_a, w_b, live, live, 0.7)["n_matched"] == 0
+    assert match_rate(w_a, w_b, live, live, 0.3)["match_rate"] == 1.0
+
+
+def test_seed_match_table_counts_live_latents_only():
+    g = torch.Generator().manual_seed(13)
+    w = unit_rows(20, 16, g)[None]
+    live = torch.arange(20) < 15
+    t = seed_match_table({"sae-base": {0: (w, live), 1: (w, torch.ones(20, dtype=torch.bool)),
+                                       2: (unit_rows(20, 16, g)[None], live)}}, 0.7)
+    assert t["seed_b"].tolist() == [1, 2] and (t["seed_a"] == 0).all()
+    assert t.iloc[0][["n_live_a", "n_live_b", "n_matched", "match_rate"]].tolist() == [15, 20, 15, 1.0]
+    assert t.iloc[1]["match_rate"] < 0.2
+    assert len(seed_match_table({"sae-base": {0: (w, live)}}, 0.7)) == 0
+
+
 # --- The stage's jobs on dictionaries on disk -------------------------------------------------------
 
-def write_dict(path, w_dec, models):
-    """A loadable ReLU dictionary with decoder w_dec and a zero encoder (no latent ever fires)."""
+def write_dict(path, w_dec, models, b_enc=None):
+    """A loadable ReLU dictionary with decoder w_dec and a zero encoder: latents fire where b_enc > 0 (none by
+    default)."""
     m, n, d = w_dec.shape
     D = Dictionary(m, d, n, arch="relu", cfg={"name": path.parent.name, "models": models, "layer": 1})
     with torch.no_grad():
         D.W_dec.copy_(w_dec)
+        if b_enc is not None:
+            D.b_enc.copy_(b_enc)
     D.save(path)
+
+
+def test_seed_match_job_matches_a_permuted_replica(tmp_path, cfg):
+    g = torch.Generator().manual_seed(14)
+    models = ["base", "sft-40"]
+    w = torch.stack([unit_rows(24, 32, g), unit_rows(24, 32, g)])
+    b = (torch.arange(24) < 18).float()  # 18 live latents
+    perm = torch.randperm(24, generator=g)
+    dirs = {0: tmp_path / "dicts/cc-sft-40/layer-1", 1: tmp_path / "dicts/cc-sft-40/seed-1/layer-1",
+            2: tmp_path / "dicts/cc-sft-40/seed-2/layer-1"}
+    write_dict(dirs[0], w, models, b)
+    write_dict(dirs[1], w[:, perm], models, b[perm])
+    write_dict(dirs[2], torch.stack([unit_rows(24, 32, g), unit_rows(24, 32, g)]), models, torch.ones(24))
+    paths = write_synthetic_shards(tmp_path, np.random.default_rng(0).standard_normal((64, 2, 32)).astype(np.float32),
+                                   models)
+    out = {"table": str(tmp_path / "seed_match.parquet"), "markdown": str(tmp_path / "seed_match.md")}
+    rates = stage.seed_match_job({"cc-sft-40": {s: str(d) for s, d in dirs.items()}}, dict(zip(models, paths)),
+                                 {"holdout_every": 2, "eval_tokens": 1000}, cfg, 1, out)
+    t = pd.read_parquet(out["table"])
+    assert t[["seed_b", "n_latents", "n_live_a", "n_live_b"]].values.tolist() == [[1, 24, 18, 18], [2, 24, 18, 24]]
+    assert rates["cc-sft-40 0-1"] == 1.0 and rates["cc-sft-40 0-2"] < 0.2
+    assert "| cc-sft-40 | 0 vs 1 | 18 / 18 of 24 | 18 | 1 | 1 |" in (tmp_path / "seed_match.md").read_text()
 
 
 def test_jobs_write_tables_plots_and_claims(tmp_path, cfg):
@@ -286,8 +396,8 @@ def test_jobs_write_tables_plots_and_claims(tmp_path, cfg):
     stage.preservation_job(per, cfg, o_pres)
 
     o_claims = out(table="claims.parquet", markdown="claims.md")
-    verdicts = stage.claims_job({"nrn": o_nrn["summary"], "stabilization": o_stab["summary"], "mas": o_mas["owners"],
-                                 "preservation": o_pres["summary"]}, cfg, o_claims)
+    verdicts = stage.claims_job({0: {"nrn": o_nrn["summary"], "stabilization": o_stab["summary"], "mas": o_mas["owners"],
+                                     "preservation": o_pres["summary"]}}, cfg, o_claims)
     # More tuned-specific: equal counts (10 each), none kept by latent scaling, equal tail mass -> no;
     # MAS owners say SFT -> mixed.
     assert verdicts["more_tuned_specific"] == "mixed"
@@ -295,7 +405,7 @@ def test_jobs_write_tables_plots_and_claims(tmp_path, cfg):
     # SFT FVU 0.2 < RL FVU 0.3, SFT died+born 2 > RL 0; CE not measured -> mixed.
     assert verdicts["base_preservation"] == "mixed"
     claims = pd.read_parquet(o_claims["markdown"].replace(".md", ".parquet"))
-    assert len(claims) == 9
+    assert len(claims) == 9 and set(claims["seed"]) == {0} and (claims["seed_verdict"] == claims["verdict"]).all()
     assert "earlier_stabilization" not in (tmp_path / "drift/claims.md").read_text()
     assert "stabilizes earlier than RL's: **yes**" in (tmp_path / "drift/claims.md").read_text()
     for p in list(o_nrn.values()) + list(o_stab.values()) + list(o_mas.values()) + list(o_pres.values()):

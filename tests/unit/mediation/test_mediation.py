@@ -65,3 +65,16 @@ def test_effects_pair_items_and_average_random_draws():
     assert get(set="selected", subset="full", task="all heldout")["diff"] == 0.0
     assert get(set="selected", subset="critical", task="a")["acc_unedited"] == 1.0
 
+
+
+def test_detectable_change_is_the_80_percent_power_effect_and_shrinks_with_n():
+    from featdrift.mediation.effects import detectable_change
+
+    rng = np.random.default_rng(0)
+    d = rng.choice([-1.0, 0.0, 1.0], size=400, p=[0.1, 0.8, 0.1])
+    mde = detectable_change(d, 0.95)
+    # (1.96 + 0.84) x sd / sqrt(n), sd ~ sqrt(0.2)
+    assert abs(mde - 2.8016 * d.std(ddof=1) / 20) < 1e-3 and 0.05 < mde < 0.07
+    assert detectable_change(np.tile(d, 4), 0.95) < mde / 1.9
+    assert detectable_change(np.zeros(50), 0.95) == 0.0
+    assert np.isnan(detectable_change(np.zeros(1), 0.95))

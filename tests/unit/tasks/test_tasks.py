@@ -27,12 +27,22 @@ def test_generators_are_byte_identical_for_a_seed(tmp_path, task):
     assert a["test"].read_bytes() != c["test"].read_bytes()
 
 
-def test_in_domain_items_are_worked_and_parseable(tmp_path):
-    out = _build(tmp_path, IN_DOMAIN, 0)
+WORDS = {world.number_word(n): str(n) for n in range(100)} | {"plus": "+", "minus": "-"}
+
+
+@pytest.mark.parametrize("task", [t for t, s in TASKS.items() if s.kind == "generate"])
+def test_worked_items_are_correct_and_parseable(tmp_path, task):
+    out = _build(tmp_path, task, 0)
     test, train = pd.read_parquet(out["test"]), pd.read_parquet(out["train"])
     assert not set(test.prompt) & set(train.prompt), "train and test overlap"
     for row in test.itertuples():
         expr = row.prompt.removeprefix("Compute ").removesuffix(".\n")
+        if task == "spelled":
+            expr = "".join(WORDS[w] for w in expr.split())
+        n_terms = len(re.findall(r"\d+", expr))
+        assert n_terms == len(row.completion.splitlines())  # one worked line per step, then the answer
+        assert (n_terms == 3) if task == IN_DOMAIN else True
+        assert (4 <= n_terms <= 5) if task == "chain" else True
         assert eval(expr) == int(row.answer)  # noqa: S307 - digits and +/- only
         assert re.search(FINAL_ANSWER_REGEX, row.completion).group(1) == row.answer
         for line in row.completion.splitlines()[:-1]:
