@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
-import matplotlib
+from .io import atomic_path
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+def _pyplot():
+    """matplotlib on Agg, imported on first use: jobs that draw nothing skip its ~1 s import."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
+def __getattr__(name: str):
+    if name == "plt":
+        return _pyplot()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def save_figure(fig, path) -> None:
+    plt = _pyplot()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
 
 
 def line_plot(df, x: str, ys: list[str], path, title: str, ylabel: str, hue: str | None = None, logy: bool = False) -> None:
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(ys), figsize=(5 * len(ys), 3.6), squeeze=False)
     for ax, y in zip(axes[0], ys):
         groups = df.groupby(hue, sort=True) if hue else [(None, df)]
@@ -34,6 +47,7 @@ def line_plot(df, x: str, ys: list[str], path, title: str, ylabel: str, hue: str
 
 def bar_plot(labels: list[str], values: list[float], path, title: str, ylabel: str, reference: list[float] | None = None,
              reference_label: str = "chance") -> None:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(labels)), 3.6))
     ax.bar(labels, values, color="tab:blue", label="measured")
     if reference is not None:
@@ -49,6 +63,7 @@ def bar_plot(labels: list[str], values: list[float], path, title: str, ylabel: s
 def hist_plot(panels: dict[str, dict[str, "np.ndarray"]], path, title: str, xlabel: str, ylabel: str = "count",
               bins: int = 20, range: tuple[float, float] | None = None, logy: bool = False) -> None:
     """One panel per key of `panels`; in each, one step-outline histogram per labelled array, with a legend."""
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False, sharey=True)
     for ax, (panel, series) in zip(axes[0], panels.items()):
         for label, values in series.items():

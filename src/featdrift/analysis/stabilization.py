@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from scipy.optimize import linear_sum_assignment
 
 from ..settings import DriftSettings
 
@@ -42,6 +41,8 @@ def match(a: torch.Tensor, b: torch.Tensor, tau: float) -> tuple[np.ndarray, np.
     cos = cosine_matrix(a, b)
     ok = cos >= tau
     weight = np.where(ok, 1.0 + cos / (2.0 * max(len(a), len(b))), 0.0)
+    from scipy.optimize import linear_sum_assignment  # ~1 s to import: only the jobs that match pay it
+
     ri, ci = linear_sum_assignment(weight, maximize=True)
     keep = ok[ri, ci]
     return ri[keep], ci[keep], cos[ri[keep], ci[keep]]
