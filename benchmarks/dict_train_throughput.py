@@ -15,12 +15,15 @@ default, see --dead-tokens) and the elementwise work are not counted.
 Each repeat trains from scratch; the figures are medians over repeats (all printed). The
 ratio is also given by process CPU time (all threads of the process, pyarrow's included),
 which time spent waiting for other jobs on a shared machine does not inflate.
-Target (issue 4): trainer GFLOP/s >= 50% of the plain matmuls.
+Target (issue 4): trainer GFLOP/s >= 50% of the plain matmuls. With --arch topk the decoder is
+sparse (B*k rows, not B*n), so the dense FLOP count overstates its work: compare tokens/s, against
+--arch topk --dense-decode (the same code decoded by the dense matmul) and --arch batchtopk.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
@@ -91,10 +94,17 @@ def main():
     ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dense-decode", action="store_true",
+                    help="topk: decode with the dense matmul the other architectures use (the sparse path's baseline)")
     ap.add_argument("--dead-tokens", type=int, default=10**12,
                     help="AuxK trigger; the default keeps AuxK off so that 10*M*d*n FLOPs/token is exact (AuxK adds work on dead latents, not counted)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.dense_decode:
+        from featdrift.dictionaries.arch import Training
+        from featdrift.dictionaries.arch.topk import TopKTraining
+
+        TopKTraining.decode = Training.decode
     tmp = Path(tempfile.mkdtemp())
     xs, _ = sparse_data(32768, a.d, 2 * a.latents, a.k, n_models=a.models)
     shards = write_shards(tmp, xs, a.dtype, n_shards=4, rows_per_group=2048)
@@ -117,7 +127,7 @@ def main():
         runs.append({"s": dt, "tps": tps, "gflops": gflops, "ref": ref, "ratio": gflops / ref,
                      "cpu_s": dc, "gflops_cpu": gflops_cpu, "ref_cpu": ref_cpu, "ratio_cpu": gflops_cpu / ref_cpu})
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    print(f"arch {a.arch} M {a.models} dead_tokens {a.dead_tokens} d {a.d} n_latents {a.latents} k {a.k} "
+    print(f"arch {a.arch}{' (dense decode)' if a.dense_decode else ''} M {a.models} dead_tokens {a.dead_tokens} d {a.d} n_latents {a.latents} k {a.k} "
           f"batch {a.batch_size} tokens {a.tokens} shards {a.dtype} threads {a.threads} repeats {a.repeats}")
     for i, r in enumerate(runs):
         print(f"  run {i}: wall {r['s']:.2f} s  {r['tps']:,.0f} tokens/s  {r['gflops']:.2f} GFLOP/s  "
@@ -128,6 +138,7 @@ def main():
     print(f"plain matmul, same shapes (median): {med['ref']:.2f} GFLOP/s")
     print(f"ratio by process CPU time (median of runs; steadier on a shared machine): {med['ratio_cpu']:.0%}")
     print(f"ratio (median of runs): {med['ratio']:.0%} (target >= 50%)")
+    print(f"peak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def train_dictionary(store: ActivationStore, models: list[str], cfg: DictionaryC
         W_dec = D.W_dec.transpose(0, 1).reshape(n, M * d)
         pre = torch.addmm(b_enc, xs, W_enc)
         f = run.activate(step, pre)
-        xhat = torch.addmm(b_dec, f, W_dec)
+        xhat = run.decode(step, f, W_dec, b_dec)
         rec = F.mse_loss(xhat, xs, reduction="sum") / bs
         extra, aux = run.loss(step, pre, f, xs, xhat, W_dec, since_fired >= cfg.dead_tokens)
         loss = rec + extra

@@ -36,11 +36,17 @@ class FeatureEdit:
             self.W_enc = (D.W_enc[m][:, idx] * D.scales[m]).detach().clone()
             self.b_enc = D.b_enc[idx].detach().clone()
             self.W_dec = D.decoder_raw(m)[idx].detach().clone()
-        self.threshold = D.readout_threshold(m)  # None: a ReLU readout
+        # A readout that is not elementwise (TopK) needs every latent's pre-activation: keep D for it.
+        self.full = None if D.architecture.elementwise_readout else (D, m, idx)
+        self.threshold = None if self.full else D.readout_threshold(m)  # None: a ReLU readout
         self.features, self.c, self.name = feats, float(c), name
 
     def readout(self, x: torch.Tensor) -> torch.Tensor:
         """f_S^m(x): (..., d) -> (..., |S|), the per-model readout restricted to S."""
+        if self.full:
+            D, m, idx = self.full
+            with torch.no_grad():
+                return D.encode_model(m, x.float())[..., idx]
         pre = x.float() @ self.W_enc + self.b_enc
         return torch.relu(pre) if self.threshold is None else pre * (pre > self.threshold)
 

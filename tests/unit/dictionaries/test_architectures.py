@@ -29,10 +29,21 @@ from helpers.acts import ARCH, make_model, write_synthetic_shards
 
 LAYER = 1  # helpers.acts.ARCH: 2 blocks, d_model 32
 MODELS = ["base", "sft-1"]
-# How SAELens encodes each exported architecture (raw x, its tensors t): a new export name needs an entry.
+
+
+def _saelens_topk(x, t, c):
+    """SAELens's TopK: relu of each row's k largest pre-activations, zero elsewhere."""
+    pre = x @ t["W_enc"] + t["b_enc"]
+    top = pre.topk(c["k"], dim=-1)
+    return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
+
+
+# How SAELens encodes each exported architecture (raw x, its tensors t, its cfg.json c): a new export
+# name needs an entry.
 SAELENS_ENCODE = {
-    "standard": lambda x, t: torch.relu(x @ t["W_enc"] + t["b_enc"]),
-    "jumprelu": lambda x, t: (lambda pre: torch.relu(pre) * (pre > t["threshold"]))(x @ t["W_enc"] + t["b_enc"]),
+    "standard": lambda x, t, c: torch.relu(x @ t["W_enc"] + t["b_enc"]),
+    "jumprelu": lambda x, t, c: (lambda pre: torch.relu(pre) * (pre > t["threshold"]))(x @ t["W_enc"] + t["b_enc"]),
+    "topk": _saelens_topk,
 }
 
 
@@ -126,5 +137,5 @@ def test_architecture_end_to_end(name, shards, lms, dict_section, tmp_path):
     assert set(t) == {"W_enc", "b_enc", "W_dec", "b_dec", *arch.saelens_tensors(sae)}
     assert arch.saelens_name in SAELENS_ENCODE, f"add how SAELens encodes {arch.saelens_name!r} to SAELENS_ENCODE"
     x = next(iter(ActivationStore(shards[:1])))[2][:256, 0]
-    f = SAELENS_ENCODE[arch.saelens_name](x, t)
+    f = SAELENS_ENCODE[arch.saelens_name](x, t, scfg)
     torch.testing.assert_close(f @ t["W_dec"] + t["b_dec"], sae.reconstruct(x[:, None])[:, 0], atol=1e-4, rtol=1e-4)

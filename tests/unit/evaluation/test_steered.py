@@ -51,7 +51,7 @@ def logits(model, ids, edit=None):
             return model(ids).logits
 
 
-@pytest.mark.parametrize("arch", ["batchtopk", "relu"])
+@pytest.mark.parametrize("arch", ["batchtopk", "relu", "topk"])
 def test_c_equal_one_leaves_logits_bit_identical(base, arch):
     model, tok, _ = base
     D = random_dictionary(model.config.hidden_size, arch=arch)
@@ -72,7 +72,7 @@ def test_disabling_a_feature_that_never_fires_changes_nothing(base):
     assert not torch.equal(logits(model, ids, live), logits(model, ids))
 
 
-@pytest.mark.parametrize("arch", ["batchtopk", "relu"])
+@pytest.mark.parametrize("arch", ["batchtopk", "relu", "topk"])
 def test_disabling_a_set_subtracts_exactly_its_decoder_contributions(base, arch):
     model, tok, _ = base
     D = random_dictionary(model.config.hidden_size, arch=arch)
@@ -93,12 +93,17 @@ def test_disabling_a_set_subtracts_exactly_its_decoder_contributions(base, arch)
             h2.remove()
         h.remove()
     clean, edited = seen[0].double(), seen[-1].double()
-    # Hand computation in float64, one feature at a time: f_k = sigma(s x . W_enc[:, k] + b_k), x' = x - sum f_k W_dec,k / s.
+    # Hand computation in float64, one feature at a time: f_k = sigma(s x . W_enc[:, k] + b_k), x' = x - sum f_k W_dec,k / s;
+    # for topk, f_k is pre_k where k is among the token's 4 largest pre-activations (of all 48), else 0.
     m, s = 1, float(D.scales[1])
     expected = clean.clone()
+    with torch.no_grad():  # which 4 win is decided in float32, as in the hook (float64 could reorder near-ties)
+        pre32 = (seen[0] * D.scales[m]) @ D.W_enc[m] + D.b_enc
+        top = torch.zeros_like(pre32, dtype=torch.bool).scatter(-1, pre32.topk(4, dim=-1).indices, True)
     for k in S:
         pre = (clean * s) @ D.W_enc[m][:, k].detach().double() + float(D.b_enc[k])
-        f = torch.relu(pre) if arch == "relu" else pre * (pre > D.thresholds[m])
+        f = {"relu": torch.relu(pre), "batchtopk": pre * (pre > D.thresholds[m]),
+             "topk": torch.relu(pre) * top[..., k]}[arch]
         expected -= f[..., None] * (D.W_dec[m][k].detach().double() / s)
     assert (expected - clean).abs().max() > 1e-3  # the set fires: the check is not vacuous
     torch.testing.assert_close(edited, expected, rtol=0, atol=1e-5)

@@ -2,7 +2,7 @@
 
 The Dictionary (model.py), the trainer (train.py) and the SAELens export ask the
 architecture instead of testing its name, so one architecture is one module here.
-Adding one (TopK, JumpReLU, ...): a new module in this package that defines
+Adding one (JumpReLU, ...): a new module in this package that defines
 `ARCHITECTURE = <an Architecture subclass instance>`, plus its name in the
 `dictionaries.arch` enum of schemas/config.schema.yaml. Modules are found by
 listing the package, so nothing else needs editing.
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 class Training:
     """One training run's architecture-specific steps, called by train_dictionary in this order:
-    `__init__` once after the shared initialisation; per step `activate`, `loss` (before backward),
+    `__init__` once after the shared initialisation; per step `activate`, `decode`, `loss` (before backward),
     `after_step` (after the optimizer step); `finish` once after the last step, in eval mode.
     The default is a plain ReLU code with no extra loss."""
 
@@ -33,6 +33,11 @@ class Training:
     def activate(self, step: int, pre: torch.Tensor) -> torch.Tensor:
         """Training-time code f (B, n) of the (B, n) pre-activation."""
         return torch.relu(pre)
+
+    def decode(self, step: int, f: torch.Tensor, W_dec: torch.Tensor, b_dec: torch.Tensor) -> torch.Tensor:
+        """Reconstruction xhat (B, M*d) of the code f (B, n): dense here; an architecture whose codes
+        have a fixed number of active latents per token may gather just those decoder rows."""
+        return torch.addmm(b_dec, f, W_dec)
 
     def loss(self, step: int, pre: torch.Tensor, f: torch.Tensor, xs: torch.Tensor, xhat: torch.Tensor,
              W_dec: torch.Tensor, dead: torch.Tensor) -> tuple[torch.Tensor | float, torch.Tensor]:
@@ -57,6 +62,9 @@ class Architecture:
     # Parameters of its own that `setup` registers on the Dictionary, saved beside W_enc, b_enc, W_dec, b_dec.
     tensors: tuple[str, ...] = ()
     training: type[Training] = Training
+    # True when latent k's readout depends on pre_k alone (ReLU, thresholds): steering may then
+    # compute only the edited latents' readouts; False (TopK) makes it read all of them.
+    elementwise_readout: bool = True
 
     def setup(self, D: Dictionary) -> None:
         """At construction: check the arch's own parameters (and register any extra ones)."""
