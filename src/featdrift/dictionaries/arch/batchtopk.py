@@ -90,11 +90,27 @@ def calibrate_readout(D, x: torch.Tensor) -> None:
     D.cfg["joint_l0_calibration"] = joint_l0
 
 
-class BatchTopKTraining(Training):
+class AuxKTraining(Training):
+    """What the TopK family shares: the decoder at joint norm 1 per latent, AuxK on dead latents."""
+
+    def __init__(self, D, cfg, steps):
+        super().__init__(D, cfg, steps)
+        normalize_decoder(D)
+
+    def loss(self, step, pre, f, xs, xhat, W_dec, dead):
+        aux = torch.zeros(())
+        if int(dead.sum()) and self.cfg.aux_coeff > 0:
+            aux = aux_loss(pre, (xs - xhat).detach(), W_dec, dead, self.cfg.aux_k)
+        return self.cfg.aux_coeff * aux, aux
+
+    def after_step(self):
+        normalize_decoder(self.D)
+
+
+class BatchTopKTraining(AuxKTraining):
     def __init__(self, D, cfg, steps):
         super().__init__(D, cfg, steps)
         self.thr_sum, self.thr_n = 0.0, 0
-        normalize_decoder(D)
 
     def activate(self, step, pre):
         kth = batch_topk_threshold(pre, self.D.k)
@@ -108,15 +124,6 @@ class BatchTopKTraining(Training):
                 self.thr_sum += kth
                 self.thr_n += 1
         return f
-
-    def loss(self, step, pre, f, xs, xhat, W_dec, dead):
-        aux = torch.zeros(())
-        if int(dead.sum()) and self.cfg.aux_coeff > 0:
-            aux = aux_loss(pre, (xs - xhat).detach(), W_dec, dead, self.cfg.aux_k)
-        return self.cfg.aux_coeff * aux, aux
-
-    def after_step(self):
-        normalize_decoder(self.D)
 
     def finish(self, calib_rows):
         self.D.threshold = self.thr_sum / max(1, self.thr_n)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import Architecture, Training
-from .batchtopk import aux_loss, normalize_decoder
+from . import Architecture
+from .batchtopk import AuxKTraining
 
 
 def topk_parts(pre: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,11 +36,10 @@ def sparse_decode(vals: torch.Tensor, idx: torch.Tensor, W_dec: torch.Tensor, b_
     return b_dec + F.embedding_bag(idx, W_dec, per_sample_weights=vals, mode="sum")
 
 
-class TopKTraining(Training):
+class TopKTraining(AuxKTraining):
     def __init__(self, D, cfg, steps):
         super().__init__(D, cfg, steps)
         self._parts = None
-        normalize_decoder(D)
 
     def activate(self, step, pre):
         self._parts = topk_parts(pre, self.D.k)
@@ -50,15 +49,6 @@ class TopKTraining(Training):
     def decode(self, step, f, W_dec, b_dec):
         vals, idx = self._parts
         return sparse_decode(vals, idx, W_dec, b_dec)
-
-    def loss(self, step, pre, f, xs, xhat, W_dec, dead):
-        aux = torch.zeros(())
-        if int(dead.sum()) and self.cfg.aux_coeff > 0:
-            aux = aux_loss(pre, (xs - xhat).detach(), W_dec, dead, self.cfg.aux_k)
-        return self.cfg.aux_coeff * aux, aux
-
-    def after_step(self):
-        normalize_decoder(self.D)
 
 
 class TopK(Architecture):
