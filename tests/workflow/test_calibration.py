@@ -9,12 +9,7 @@ import pytest
 import torch
 
 from featdrift.activations.store import ActivationStore
-from featdrift.calibration.stage import NRN_FPR
-
-# At d_model 32 the tiny dictionaries resolve 4 of the 5 planted tuned-only features (one stays
-# below decoder cosine 0.9 at 128 or 256 latents, 200k or 400k tokens): recall 0.8 where the
-# default size reaches the 0.9 bar (stage.NRN_RECALL), which the demo's calibration reports.
-TINY_RECALL = 0.75
+from featdrift.calibration.stage import NRN_FPR, NRN_RECALL
 
 from helpers import snakemake
 
@@ -60,14 +55,16 @@ def test_planted_checkpoints_differ_from_the_base_only_by_the_plant(calibrated):
 def test_instruments_recover_the_plant(calibrated):
     _, r = calibrated
     n = r["nrn"]
-    assert n["tuned_specific_recall"] >= TINY_RECALL and n["fpr_tuned_specific"] <= NRN_FPR, n
+    # The acceptance bar itself: 1.0 at FPR 0.011 and 0.001 for plant seeds 0 and 1 (0.8 before the
+    # plant drew co-firing detectors apart: one feature fired with two others and was never resolved).
+    assert n["tuned_specific_recall"] >= NRN_RECALL and n["fpr_tuned_specific"] <= NRN_FPR, n
     assert n["fpr_tuned_specific_scaled"] <= n["fpr_tuned_specific"]
     assert all(s["recovered"] for s in r["stabilization"].values()), r["stabilization"]
     c = r["claims"]
     assert c["more_tuned_specific"]["recovered"] and c["earlier_stabilization"]["recovered"], c
     # The preservation claim is scored, not asserted: its base-SAE FVU row flips with the dictionary
     # seed at this size (d 32, 256 latents: one seed says rl < sft, the other the opposite, at strengths
-    # 1 and 2 alike), so the verdict over seeds reads "mixed". It must never contradict the plant.
+    # 1 and 2 alike; "yes" for plant seed 0, "mixed" for seed 1). It must never contradict the plant.
     assert c["base_preservation"]["measured"] in ("yes", "mixed"), c
     # preservation is scored, not asserted: at this size no removed feature dies and the weakened
     # schedule is not recovered either (the SFT-like series' added features excite the base SAE)

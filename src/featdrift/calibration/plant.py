@@ -71,25 +71,63 @@ def directions(d: int, n: int, gen: torch.Generator) -> torch.Tensor:
     return q.T.contiguous()
 
 
+def co_firing(firing: torch.Tensor) -> torch.Tensor:
+    """(n, n): |F_i and F_j| / min(|F_i|, |F_j|) of the (tokens, n) firing sets; 0 on the diagonal."""
+    f = firing.double()
+    both = f.T @ f
+    size = f.sum(0)
+    out = both / torch.minimum(size[:, None], size[None, :]).clamp_min(1)
+    return out.fill_diagonal_(0)
+
+
 def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, strength: torch.Tensor,
-              gen: torch.Generator, sharpness: float = 16.0) -> dict:
+              gen: torch.Generator, sharpness: float = 16.0, max_cofire: float = 0.1, tries: int = 200) -> dict:
     """n detectors on MLP inputs `x`: gate and up rows, write scale α (for `strength`, one per
-    detector), and their measured firing."""
+    detector), and their measured firing.
+
+    Detectors are drawn one at a time, each direction orthogonal to the accepted ones, and one
+    that shares more than `max_cofire` of its firing tokens with an accepted detector is drawn
+    again (up to `tries` times; then the least overlapping draw is kept). Random thresholds of a
+    small model's inputs tend to fire on the same few contexts, and features that fire together
+    are one feature to any dictionary: the plant would then hide its own ground truth."""
+    if n > x.shape[1]:
+        raise ValueError(f"calibration: {n} planted detectors do not fit d_model {x.shape[1]}; plant fewer features")
     b, b_std = constant_readout(x)
-    w = directions(x.shape[1], n, gen)
-    z, c = x @ w.T, x @ b  # (tokens, n), (tokens,): c ~ 1
-    # theta: the (1 - density) quantile of z / c, so that z > theta c on `density` of the tokens
-    # exactly, however far c strays from 1 (tokens with c <= 0 never fire: they are left out).
+    c = x @ b  # (tokens,): c ~ 1
     pos = c > 0
-    theta = torch.quantile(z[pos] / c[pos, None], 1.0 - density, dim=0)
-    scale = sharpness / z.std(dim=0)
-    gate = scale[:, None] * (w - theta[:, None] * b[None, :])
-    act = torch.nn.functional.silu(x @ gate.T) * (x @ b)[:, None]
-    firing = act > 0
+    ws, gates, acts, thetas, fires = [], [], [], [], []
+    for _ in range(n):
+        best = None
+        for _ in range(tries):
+            w = torch.randn(x.shape[1], dtype=torch.float64, generator=gen)
+            for u in ws:
+                w -= (w @ u) * u
+            w /= w.norm()
+            z = x @ w
+            # theta: the (1 - density) quantile of z / c, so that z > theta c on `density` of the tokens
+            # exactly, however far c strays from 1 (tokens with c <= 0 never fire: they are left out).
+            theta = torch.quantile(z[pos] / c[pos], 1.0 - density)
+            gate = (sharpness / z.std()) * (w - theta * b)
+            act = torch.nn.functional.silu(x @ gate) * c
+            fire = act > 0
+            overlap = max((float((fire & f).sum()) / max(1, min(int(fire.sum()), int(f.sum()))) for f in fires),
+                          default=0.0)
+            if best is None or overlap < best[0]:
+                best = (overlap, w, gate, act, theta, fire)
+            if overlap <= max_cofire:
+                break
+        _, w, gate, act, theta, fire = best
+        ws.append(w)
+        gates.append(gate)
+        acts.append(act)
+        thetas.append(theta)
+        fires.append(fire)
+    act, firing = torch.stack(acts, 1), torch.stack(fires, 1)
     mean_on = torch.stack([act[firing[:, j], j].mean() for j in range(n)])
     alpha = strength * norms.mean() / mean_on
-    return {"gate": gate, "up": b.expand(n, -1).clone(), "alpha": alpha, "readout_std": b_std,
-            "fire_rate": firing.double().mean(0), "theta": theta}
+    return {"gate": torch.stack(gates), "up": b.expand(n, -1).clone(), "alpha": alpha, "readout_std": b_std,
+            "fire_rate": firing.double().mean(0), "theta": torch.stack(thetas),
+            "co_firing": co_firing(firing).max(1).values}
 
 
 def pad_model(model, k: int):
@@ -181,7 +219,8 @@ def plant_series(model, tok, sequences: list[list[int]], layer: int, cfg: dict, 
     n = len(feats)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     x, norms = mlp_inputs(model, sequences, layer, pad_id, max_tokens=cfg["fit_tokens"])
-    det = detectors(x, norms, n, cfg["density"], torch.tensor([f["strength"] for f in feats], dtype=torch.float64), gen)
+    det = detectors(x, norms, n, cfg["density"], torch.tensor([f["strength"] for f in feats], dtype=torch.float64), gen,
+                    max_cofire=cfg["max_cofire"])
     first = model.config.intermediate_size
     names = {"base": "base", **{f"{r}-{i}": f"{r}-{s}" for r in ("sft", "rl") for i, s in enumerate(steps, 1)}}
     models, truth = {}, {}
@@ -194,13 +233,14 @@ def plant_series(model, tok, sequences: list[list[int]], layer: int, cfg: dict, 
     for f in feats:
         j = f["feature"]
         f.update({"slot": first + j, "fire_rate": float(det["fire_rate"][j]), "alpha": float(det["alpha"][j]),
-                  "theta": float(det["theta"][j])})
+                  "theta": float(det["theta"][j]), "max_co_firing": float(det["co_firing"][j])})
         if f.get("removed_at") is not None:
             f["removed_at_step"] = steps[f.pop("removed_at") - 1]
         else:
             f.pop("removed_at", None)
     measured = {"fit_tokens": int(len(x)), "readout_std": det["readout_std"],
-                "mean_residual_norm": float(norms.mean()), "fire_rate_mean": float(det["fire_rate"].mean())}
+                "mean_residual_norm": float(norms.mean()), "fire_rate_mean": float(det["fire_rate"].mean()),
+                "max_co_firing": float(det["co_firing"].max()) if n else 0.0}
     return models, {"layer": layer, "d_model": d, "features": feats, "directions": truth, "measured": measured}
 
 

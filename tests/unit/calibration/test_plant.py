@@ -16,7 +16,7 @@ from featdrift.models.load import load_model
 from helpers.acts import make_model
 
 CFG = {"n_base": 2, "n_removed": 2, "n_sft": 3, "n_rl": 1, "rotation_deg": 60, "density": 0.05,
-       "strength": [0.5, 1.0], "fit_tokens": 20000}
+       "strength": [0.5, 1.0], "fit_tokens": 20000, "max_cofire": 0.1}
 STEPS = [10, 20, 30]
 LAYER = 1
 
@@ -85,3 +85,18 @@ def test_detector_fires_at_the_density_on_its_own_fit():
     det = plant.detectors(x, x.norm(dim=1), 4, 0.02, torch.ones(4, dtype=torch.float64), gen)
     assert det["readout_std"] < 0.5
     assert np.allclose(det["fire_rate"].numpy(), 0.02, atol=0.01)
+
+
+def test_detectors_that_fire_together_are_drawn_again():
+    """Where the constant read-out b . x is small, every detector's bar is low, so random detectors
+    share those tokens (on the tiny base: up to 52% of one's firing tokens); the redraw keeps the
+    overlap of any two under max_cofire."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(12000, 16, dtype=torch.float64, generator=gen) + 3.0
+    x[::40] -= 2.0
+    args = (x, x.norm(dim=1), 5, 0.02, torch.ones(5, dtype=torch.float64))
+    loose = plant.detectors(*args, torch.Generator().manual_seed(1), max_cofire=1.0)
+    strict = plant.detectors(*args, torch.Generator().manual_seed(1), max_cofire=0.08)
+    assert float(loose["co_firing"].max()) > 0.1
+    assert float(strict["co_firing"].max()) <= 0.08
+    assert np.allclose(strict["fire_rate"].numpy(), 0.02, atol=0.005)
