@@ -110,8 +110,7 @@ def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, stre
             gate = (sharpness / z.std()) * (w - theta * b)
             act = torch.nn.functional.silu(x @ gate) * c
             fire = act > 0
-            overlap = max((float((fire & f).sum()) / max(1, min(int(fire.sum()), int(f.sum()))) for f in fires),
-                          default=0.0)
+            overlap = float(co_firing(torch.stack([*fires, fire], 1))[-1].max()) if fires else 0.0
             if best is None or overlap < best[0]:
                 best = (overlap, w, gate, act, theta, fire)
             if overlap <= max_cofire:

@@ -24,10 +24,14 @@ def topk_parts(pre: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.relu(vals), idx
 
 
+def dense_code(pre: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """The (..., n) code, shaped like `pre`, with `vals` at latents `idx` and zero elsewhere."""
+    return torch.zeros_like(pre).scatter(-1, idx, vals)
+
+
 def topk_code(pre: torch.Tensor, k: int) -> torch.Tensor:
     """Dense code (..., n): the row's top-k entries of relu(pre), zero elsewhere."""
-    vals, idx = topk_parts(pre, k)
-    return torch.zeros_like(pre).scatter(-1, idx, vals)
+    return dense_code(pre, *topk_parts(pre, k))
 
 
 def sparse_decode(vals: torch.Tensor, idx: torch.Tensor, W_dec: torch.Tensor, b_dec: torch.Tensor) -> torch.Tensor:
@@ -43,8 +47,7 @@ class TopKTraining(AuxKTraining):
 
     def activate(self, step, pre):
         self._parts = topk_parts(pre, self.D.k)
-        vals, idx = self._parts
-        return torch.zeros_like(pre).scatter(-1, idx, vals)
+        return dense_code(pre, *self._parts)
 
     def decode(self, step, f, W_dec, b_dec):
         vals, idx = self._parts
