@@ -10,7 +10,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )
 
-from featdrift.config import ConfigError, load_schema, validate
+from featdrift.config import ConfigError, is_local, load_schema, validate
 from featdrift.activations.budget import BudgetError, check as check_storage_budget
 
 

@@ -16,8 +16,9 @@ Each repeat trains from scratch; the figures are medians over repeats (all print
 ratio is also given by process CPU time (all threads of the process, pyarrow's included),
 which time spent waiting for other jobs on a shared machine does not inflate.
 Target (issue 4): trainer GFLOP/s >= 50% of the plain matmuls. With --arch topk the decoder is
-sparse (B*k rows, not B*n), so the dense FLOP count overstates its work: compare tokens/s, against
---arch topk --dense-decode (the same code decoded by the dense matmul) and --arch batchtopk.
+sparse past the encoder's forward matmul (B*k rows, not B*n, in the decoder and the encoder's backward),
+so the dense FLOP count overstates its work: compare tokens/s, against --arch topk --dense-decode (the
+dense step on the (B, n) code, DenseTopKTraining) and --arch batchtopk.
 """
 
 from __future__ import annotations
@@ -95,16 +96,17 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dense-decode", action="store_true",
-                    help="topk: decode with the dense matmul the other architectures use (the sparse path's baseline)")
+                    help="topk: the dense step (DenseTopKTraining: (B, n) code, dense decoder and encoder backward), "
+                         "the sparse step's baseline")
     ap.add_argument("--dead-tokens", type=int, default=10**12,
                     help="AuxK trigger; the default keeps AuxK off so that 10*M*d*n FLOPs/token is exact (AuxK adds work on dead latents, not counted)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.dense_decode:
-        from featdrift.dictionaries.arch import Training
-        from featdrift.dictionaries.arch.topk import TopKTraining
+        from featdrift.dictionaries.arch import get
+        from featdrift.dictionaries.arch.topk import DenseTopKTraining
 
-        TopKTraining.decode = Training.decode
+        get("topk").training = DenseTopKTraining
     tmp = Path(tempfile.mkdtemp())
     xs, _ = sparse_data(32768, a.d, 2 * a.latents, a.k, n_models=a.models)
     shards = write_shards(tmp, xs, a.dtype, n_shards=4, rows_per_group=2048)

@@ -1,4 +1,4 @@
-# The base model: an existing causal LM imported, or the tiny Llama pretrained here.
+# The base model: an existing causal LM imported, or a tiny one (Llama or Qwen family) pretrained here.
 
 
 def base_params():
@@ -7,7 +7,9 @@ def base_params():
     base = config["base"]
     out = pick(base, "pretrained", "trust_remote_code")
     if "pretrain" in base:
-        out["pretrain"] = pick(base["pretrain"], "model", "train")
+        out["pretrain"] = pick(
+            base["pretrain"], "model", "train", "tokenizer", "bpe_vocab"
+        )
     return out
 
 

@@ -47,7 +47,13 @@ def eval_tasks():
 
 EVAL_TASKS = eval_tasks()
 # What an lm-eval call reads (eval and intervene jobs).
-EVAL_RUN = pick(config["eval"], "batch_size", "device", "limit")
+EVAL_RUN = pick(
+    config["eval"],
+    "batch_size",
+    "device",
+    "limit",
+    *(["builtin_max_gen_toks"] if BUILTIN else []),
+)
 
 
 def checkpoint_steps():

@@ -7,7 +7,13 @@
 DICT_CFG = config["dictionaries"]
 # Keys only the metrics job reads: changing them remeasures the dictionaries, never retrains them.
 METRICS_ONLY = ("eval_tokens", "ce_sequences")
-DICT_TRAIN = {k: v for k, v in DICT_CFG.items() if k not in METRICS_ONLY}
+# Where training rows come from is the rules' choice (train_inputs), not a training setting.
+DICT_TRAIN = {
+    k: v
+    for k, v in DICT_CFG.items()
+    if k not in METRICS_ONLY and k not in ("source", "online")
+}
+ONLINE = DICT_CFG["online"] if DICT_CFG["source"] == "online" else None
 FINAL = [f"{run}-{STEPS[-1]}" for run in RUNS]
 # Dictionary name -> the models it reads, in order.
 DICTS = {"sae-base": ["base"]}
@@ -52,6 +58,18 @@ def dict_inputs(wildcards):
     }
 
 
+def train_inputs(wildcards):
+    """A training job's inputs: its models' probe shards, or (online) the models and local corpus files."""
+    if ONLINE is None:
+        return dict_inputs(wildcards)
+    local = [c["path"] for c in ONLINE["corpus"] if is_local(c["path"])]
+    return {"models": dict_inputs(wildcards)["models"], "corpus": local}
+
+
+def online_gpus():
+    return int(ONLINE is not None and ONLINE["device"].startswith("cuda"))
+
+
 def seed_offset(wildcards):
     """The dictionary seed offset a job is about: 0 (the primary) unless its rule names one in `seed`."""
     return int(wildcards.seed) if "seed" in wildcards.keys() else 0
@@ -74,7 +92,7 @@ wildcard_constraints:
 
 rule sae:
     input:
-        unpack(dict_inputs),
+        unpack(train_inputs),
     output:
         weights=res("dicts/sae-{model}/layer-{layer}/weights.safetensors"),
         cfg=res("dicts/sae-{model}/layer-{layer}/cfg.json"),
@@ -96,6 +114,7 @@ rule sae:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpus=online_gpus(),
     params:
         name=dict_name,
         models=lambda wc: dict_models(dict_name(wc)),
@@ -104,13 +123,16 @@ rule sae:
         saelens=True,
         context_size=config["probe"]["seq_len"],
         out_dir=dict_dir,
+        online=ONLINE,
+        corpus_seed=config["seed"],
+        trust_remote_code=config["base"]["trust_remote_code"],
     script:
         "../scripts/dictionary.py"
 
 
 rule crosscoder:
     input:
-        unpack(dict_inputs),
+        unpack(train_inputs),
     output:
         weights=res("dicts/{name}/layer-{layer}/weights.safetensors"),
         cfg=res("dicts/{name}/layer-{layer}/cfg.json"),
@@ -126,6 +148,7 @@ rule crosscoder:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpus=online_gpus(),
     params:
         name=dict_name,
         models=lambda wc: dict_models(dict_name(wc)),
@@ -134,6 +157,9 @@ rule crosscoder:
         saelens=False,
         context_size=config["probe"]["seq_len"],
         out_dir=dict_dir,
+        online=ONLINE,
+        corpus_seed=config["seed"],
+        trust_remote_code=config["base"]["trust_remote_code"],
     script:
         "../scripts/dictionary.py"
 
@@ -142,7 +168,7 @@ rule crosscoder:
 # (rules/drift.smk): the same training as sae and crosscoder, without the SAELens export or a metrics job.
 rule dictionary_seed:
     input:
-        unpack(dict_inputs),
+        unpack(train_inputs),
     output:
         weights=res("dicts/{dict}/seed-{seed}/layer-{layer}/weights.safetensors"),
         cfg=res("dicts/{dict}/seed-{seed}/layer-{layer}/cfg.json"),
@@ -160,6 +186,7 @@ rule dictionary_seed:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpus=online_gpus(),
     params:
         name=dict_name,
         models=lambda wc: dict_models(dict_name(wc)),
@@ -168,6 +195,9 @@ rule dictionary_seed:
         saelens=False,
         context_size=0,  # only the SAELens export reads it
         out_dir=dict_dir,
+        online=ONLINE,
+        corpus_seed=config["seed"],
+        trust_remote_code=config["base"]["trust_remote_code"],
     script:
         "../scripts/dictionary.py"
 

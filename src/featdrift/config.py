@@ -72,6 +72,11 @@ def _sorted(x):
     return x
 
 
+def is_local(path: str, base_dir: str | Path = ".") -> bool:
+    """A local path rather than a hub id (`owner/name`): it exists, starts like a path or has other than one '/'."""
+    return path.startswith((".", "/", "~")) or (Path(base_dir) / path).exists() or path.count("/") != 1
+
+
 def _check_semantics(config: dict, base_dir: Path) -> None:
     data = config["data"]
     seen = {}
@@ -100,13 +105,14 @@ def _check_semantics(config: dict, base_dir: Path) -> None:
     pre = base.get("pretrained")
     if pre:
         p = base_dir / pre
-        looks_local = pre.startswith((".", "/", "~")) or p.exists() or pre.count("/") != 1
-        if looks_local and not p.is_dir():
+        if is_local(pre, base_dir) and not p.is_dir():
             raise ConfigError(f"base.pretrained: model directory not found: {pre}")
     elif "pretrain" in base:  # neither: settings.BaseSettings says so, in _check_late
         m = base["pretrain"]["model"]
         if m["d_model"] % m["n_heads"]:
             raise ConfigError(f"base.pretrain.model.n_heads: {m['n_heads']} does not divide d_model {m['d_model']}")
+        if m.get("n_kv_heads") and m["n_heads"] % m["n_kv_heads"]:
+            raise ConfigError(f"base.pretrain.model.n_kv_heads: {m['n_kv_heads']} does not divide n_heads {m['n_heads']}")
         if base["pretrain"]["train"]["seq_len"] > m["max_len"]:
             raise ConfigError("base.pretrain.train.seq_len: longer than base.pretrain.model.max_len")
     sel = config["select"]
@@ -147,6 +153,10 @@ def _check_late(config: dict) -> None:
     d = config["dictionaries"]
     if d["k"] >= d["n_latents"]:  # whatever the architecture: no arch names outside dictionaries/arch/
         raise ConfigError(f"dictionaries.k: {d['k']} is not below dictionaries.n_latents {d['n_latents']}")
+    if d["source"] == "online":
+        from .settings import OnlineSettings
+
+        OnlineSettings.from_config(d["online"])
     tr = config["train"]
     procs, bs = tr["num_processes"], tr["batch_size"]
     if bs % (n := tr["sft"]["grad_accum"] * procs):

@@ -156,6 +156,13 @@ class EvalSettings(Section):
     batch_size: int
     device: str
     limit: int | None = None
+    builtin_max_gen_toks: int | None = None  # passed by the rules for built-in tasks only
+
+    @property
+    def gen_kwargs(self) -> dict | None:
+        """lm-eval's generation overrides: the built-in tasks' length cap, if any."""
+        return {"max_gen_toks": self.builtin_max_gen_toks} if self.builtin_max_gen_toks else None
+
     path: ClassVar[str] = "eval"
     unread: ClassVar[frozenset[str]] = frozenset({"builtin_tasks", "max_gen_toks", "threads"})
 
@@ -185,14 +192,20 @@ class InterveneSettings(Section):
 
 @dataclasses.dataclass(frozen=True)
 class PretrainModelSettings(Section):
-    """The tiny Llama's shape (featdrift.models.build.tiny_llama)."""
+    """The tiny model's family and shape (featdrift.models.build.tiny_model)."""
 
     d_model: int
     n_layers: int
     n_heads: int
     d_ff: int
     max_len: int
+    family: str = "llama"  # the default builds today's model: tests and older configs omit it
+    n_kv_heads: int | None = None  # None: n_heads (no grouped-query attention)
     path: ClassVar[str] = "base.pretrain.model"
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +227,8 @@ class PretrainSettings(Section):
 
     model: PretrainModelSettings
     train: PretrainTrainSettings
+    tokenizer: str = "char"
+    bpe_vocab: int = 512
     path: ClassVar[str] = "base.pretrain"
     unread: ClassVar[frozenset[str]] = frozenset({"corpus"})
     nested: ClassVar[dict] = {"model": PretrainModelSettings, "train": PretrainTrainSettings}
@@ -254,6 +269,7 @@ class RlSettings(Section):
     beta: float
     loss_type: str
     format_reward: float = 0.0  # off unless set, as the reward functions always treated it
+    use_vllm: bool = False  # transformers' generate unless set (vLLM: GPU only, checked at job start)
     path: ClassVar[str] = "train.rl"
 
 
@@ -307,3 +323,21 @@ class TrainSettings(Section):
 SECTIONS: dict[str, type[Section]] = {"drift": DriftSettings, "activations": ActivationSettings, "probe": ProbeSettings,
                                       "eval": EvalSettings, "select": SelectSettings, "intervene": InterveneSettings,
                                       "train": TrainSettings, "base": BaseSettings}
+
+
+# --- dictionaries.online (the DictionaryConfig lives beside the architectures) ---------------------
+
+@dataclasses.dataclass(frozen=True)
+class OnlineSettings(Section):
+    """The corpus and forward settings of an online dictionary source (activations.online)."""
+
+    corpus: tuple
+    seq_len: int
+    batch_size: int
+    device: str
+    dtype: str
+    path: ClassVar[str] = "dictionaries.online"
+
+    def __post_init__(self):
+        if not self.corpus:
+            raise ConfigError("dictionaries.online.corpus: empty, but dictionaries.source is online")

@@ -109,10 +109,7 @@ def length_chunks(lengths: list[int], pass_cost: int = 128) -> list[list[int]]:
 
 def write_shards(model, pad_id: int, seq_ids, token_ids: list[list[int]], layers: list[int], meta: dict,
                  batch_size: int, out_paths: dict[int, str], stop_early: bool = True) -> None:
-    """Forward the sequences in batches and write one Parquet file per layer (one row group per batch).
-
-    A batch's rows are its sequences' tokens in order; the forward passes behind them group
-    the batch's sequences by length (length_chunks), so that little compute goes to padding."""
+    """Forward the sequences in batches and write one Parquet file per layer (one row group per batch)."""
     d, dtype = int(meta["d_model"]), meta["dtype"]
     schemas = {L: act_schema(d, dtype, {**meta, "layer": L}) for L in layers}
     with contextlib.ExitStack() as stack:
@@ -121,17 +118,28 @@ def write_shards(model, pad_id: int, seq_ids, token_ids: list[list[int]], layers
         for b in range(0, len(token_ids), batch_size):
             seqs = token_ids[b : b + batch_size]
             lengths = np.array([len(s) for s in seqs])
-            rows = {L: [None] * len(seqs) for L in layers}
-            for chunk in length_chunks(lengths.tolist()):
-                ids, lens = pad_batch([seqs[i] for i in chunk], pad_id)
-                acts = run_capture(model, ids.to(model.device), layers, stop_early)
-                for L in layers:
-                    a = acts[L].to("cpu")
-                    for r, i in enumerate(chunk):
-                        rows[L][i] = a[r, : int(lens[r])]
+            acts = batch_acts(model, pad_id, seqs, layers, stop_early)
             pos = np.concatenate([np.arange(n, dtype=np.int32) for n in lengths])
             sid = np.repeat(np.asarray(seq_ids[b : b + batch_size]), lengths).astype(np.int32)
             tid = np.concatenate([np.asarray(s, dtype=np.int32) for s in seqs])
             for L in layers:
-                x = torch.cat(rows[L]).to(TORCH_DTYPES[dtype]).numpy()
+                x = acts[L].to(TORCH_DTYPES[dtype]).numpy()
                 writers[L].write_batch(act_batch(schemas[L], sid, pos, tid, x))
+
+
+def batch_acts(model, pad_id: int, seqs: list[list[int]], layers: list[int],
+               stop_early: bool = True) -> dict[int, torch.Tensor]:
+    """{layer: (sum of lengths, d) activations on the CPU} of one batch, its sequences' tokens in order.
+
+    The forward passes group the batch's sequences by length (length_chunks), so that little
+    compute goes to padding. Capture and the online source (activations.online) both read rows
+    through here, so stored and online activations of the same batch are the same numbers."""
+    rows = {L: [None] * len(seqs) for L in layers}
+    for chunk in length_chunks([len(s) for s in seqs]):
+        ids, lens = pad_batch([seqs[i] for i in chunk], pad_id)
+        acts = run_capture(model, ids.to(model.device), layers, stop_early)
+        for L in layers:
+            a = acts[L].to("cpu")
+            for r, i in enumerate(chunk):
+                rows[L][i] = a[r, : int(lens[r])]
+    return {L: torch.cat(rows[L]) for L in layers}

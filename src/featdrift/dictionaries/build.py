@@ -27,14 +27,32 @@ def _store(shards: list[list[str]], models: list[str], layer: int) -> Activation
     return store
 
 
-def build_dictionary(name: str, models: list[str], shards: list[list[str]], layer: int, cfg, seed: int,
+def training_source(models: list[str], layer: int, shards: list[str], model_paths: list[str], online: dict | None,
+                    tokens: int, corpus_seed: int, trust_remote_code: bool = False):
+    """The rows a dictionary trains on: the models' probe shards (flat, model by model) or, with an
+    `online` section, its models run on the corpus (the corpus drawn with the run's seed, so that
+    replicas of other dictionary seeds see the same stream)."""
+    if online is None:
+        n = len(shards) // len(models)
+        return _store([list(shards[m * n : (m + 1) * n]) for m in range(len(models))], models, layer)
+    from ..activations.online import OnlineSource  # loads models: only online jobs pay for it
+
+    return OnlineSource(model_paths, models, layer, online, tokens, corpus_seed, trust_remote_code)
+
+
+def build_dictionary(name: str, models: list[str], source, layer: int, cfg, seed: int,
                      threads: int, out_dir: str, saelens: bool = False, context_size: int = 0) -> dict:
     """Write weights.safetensors, cfg.json, curve.parquet (and saelens/) into out_dir, as one atomic folder.
 
-    `cfg` is the `dictionaries` section (or a DictionaryConfig); returns the last curve row."""
+    `source`: the models' activation shards (`shards[m][i]`), or an object with the store's
+    interface (an ActivationStore, an activations.online.OnlineSource). `cfg` is the
+    `dictionaries` section (or a DictionaryConfig); returns the last curve row."""
     settings = DictionaryConfig.of(cfg)
-    store = _store(shards, models, layer)
-    meta = {"name": name, "layer": layer, "hook": "resid_post", "seed": seed, "train": settings.as_dict()}
+    store = _store(source, models, layer) if isinstance(source, list) else source
+    if store.layer != layer:
+        raise ValueError(f"{name}: the activation source is at layer {store.layer}, expected {layer}")
+    meta = {"name": name, "layer": layer, "hook": "resid_post", "seed": seed, "train": settings.as_dict(),
+            **getattr(store, "record", {})}  # an online source says what it streamed
     D, curve = train_dictionary(store, models, settings, seed, threads, meta)
     with atomic_dir(out_dir) as tmp:
         D.save(tmp)

@@ -36,7 +36,8 @@ class DictionaryConfig(Section):
     scale_rows: int
     calib_rows: int
     path: ClassVar[str] = "dictionaries"
-    unread: ClassVar[frozenset[str]] = frozenset({"ce_sequences", "eval_tokens"})  # the metrics job's
+    # the metrics job's keys, and where rows come from (the rules pick the source: activations.online)
+    unread: ClassVar[frozenset[str]] = frozenset({"ce_sequences", "eval_tokens", "source", "online"})
 
     def __post_init__(self):
         from .arch import get  # the registry imports torch; config validation stays light without it

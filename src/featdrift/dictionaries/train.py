@@ -123,11 +123,12 @@ def train_dictionary(store: ActivationStore, models: list[str], cfg: DictionaryC
         for g in opt.param_groups:
             g["lr"] = cfg.lr * fac
         W_dec = D.W_dec.transpose(0, 1).reshape(n, M * d)
-        pre = torch.addmm(b_enc, xs, W_enc)
+        dead = since_fired >= cfg.dead_tokens
+        pre = run.encode(step, xs, W_enc, b_enc, dead)
         f = run.activate(step, pre)
         xhat = run.decode(step, f, W_dec, b_dec)
         rec = F.mse_loss(xhat, xs, reduction="sum") / bs
-        extra, aux = run.loss(step, pre, f, xs, xhat, W_dec, since_fired >= cfg.dead_tokens)
+        extra, aux = run.loss(step, pre, f, xs, xhat, W_dec, dead)
         loss = rec + extra
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -136,12 +137,12 @@ def train_dictionary(store: ActivationStore, models: list[str], cfg: DictionaryC
         run.after_step()
         with torch.no_grad():
             since_fired += bs
-            since_fired[f.detach().sum(0) > 0] = 0  # f >= 0: a positive column sum means the latent fired
+            since_fired[run.fired(f)] = 0
         if step % max(1, steps // 50) == 0 or step == steps - 1:
             with torch.no_grad():
                 var = (xs - xs.mean(0)).pow(2).sum(-1).mean()
                 row = {"step": step, "tokens": (step + 1) * bs, "loss": float(loss), "fvu": float(rec / var),
-                       "l0": float((f > 0).sum(-1).float().mean()), "aux": float(aux),
+                       "l0": run.l0(f), "aux": float(aux),
                        "dead_frac": float((since_fired >= cfg.dead_tokens).float().mean()), "lr": cfg.lr * fac}
             curve.append(row)
             if step % max(1, steps // 10) == 0 or step == steps - 1:

@@ -34,8 +34,11 @@ def task_manager(include_path: str | None):
     return TaskManager()
 
 
-def run_lm_eval(lm, tasks: list[str], include_path: str | None, limit: int | None = None, seed: int = 1234):
-    """Evaluate an lm-eval model instance (plain or steered). Returns (results: {task: {metric: value}}, samples)."""
+def run_lm_eval(lm, tasks: list[str], include_path: str | None, limit: int | None = None, seed: int = 1234,
+                gen_kwargs: dict | None = None):
+    """Evaluate an lm-eval model instance (plain or steered). Returns (results: {task: {metric: value}}, samples).
+
+    `gen_kwargs` overrides every generation task's settings (EvalSettings.gen_kwargs)."""
     from lm_eval import evaluator
 
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
@@ -44,7 +47,7 @@ def run_lm_eval(lm, tasks: list[str], include_path: str | None, limit: int | Non
     with _patched(evaluator, add_env_info=lambda results: None, get_git_commit_hash=lambda: None):
         out = evaluator.simple_evaluate(model=lm, tasks=tasks, task_manager=task_manager(include_path), limit=limit,
                                         log_samples=True, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
-                                        fewshot_random_seed=seed, bootstrap_iters=0)
+                                        fewshot_random_seed=seed, bootstrap_iters=0, gen_kwargs=gen_kwargs)
     results = {t: _clean(out["results"][t]) for t in tasks}
     samples = pd.concat([_samples(t, out["samples"][t], out["configs"][t]["output_type"]) for t in tasks], ignore_index=True)
     return results, samples

@@ -24,7 +24,8 @@ def evaluate_model(model_name: str, model_dir, tasks: dict[str, dict], include_p
     names = list(tasks)
     lm_names = [tasks[n]["lm_eval"] for n in names]
     lm = make_hflm(model, tok, batch_size=eval_cfg.batch_size, device=eval_cfg.device)
-    results, samples = run_lm_eval(lm, lm_names, include_path, limit=eval_cfg.limit, seed=seed)
+    results, samples = run_lm_eval(lm, lm_names, include_path, limit=eval_cfg.limit, seed=seed,
+                                   gen_kwargs=eval_cfg.gen_kwargs)
     by_lm = dict(zip(lm_names, names))
     samples["task"] = samples["task"].map(by_lm)
     acc = {by_lm[k]: v for k, v in accuracy(results).items()}

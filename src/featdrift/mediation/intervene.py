@@ -54,7 +54,8 @@ def run_conditions(model_path: str, dict_path: str, dict_model: str, conds: list
     for cond in tqdm(conds, desc=f"interventions on {model_path}", mininterval=5):
         lm = SteeredHFLM(model, dictionary=D, dict_model=dict_model, features=cond["features"], scale=cond["scale"],
                          tokenizer=tok, batch_size=eval_cfg.batch_size, device=eval_cfg.device)
-        _, samples = run_lm_eval(lm, list(by_lm), include_path, limit=eval_cfg.limit, seed=seed)
+        _, samples = run_lm_eval(lm, list(by_lm), include_path, limit=eval_cfg.limit, seed=seed,
+                                 gen_kwargs=eval_cfg.gen_kwargs)
         frames.append(pd.DataFrame({"set": cond["set"], "draw": cond["draw"], "scale": cond["scale"],
                                     "n_features": len(cond["features"]), "task": samples["task"].map(by_lm),
                                     "doc_id": samples["doc_id"], "correct": samples["correct"]}))

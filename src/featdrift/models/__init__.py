@@ -1,4 +1,4 @@
-"""Models: the character tokenizer, the tiny Llama, pretraining, safe loading."""
+"""Models: the tiny tokenizers (char, BPE), the tiny Llama/Qwen families, pretraining, safe loading."""
 
 
 def parse_model(name: str) -> tuple[str, int]:

@@ -21,7 +21,8 @@ def build_base(base_cfg: BaseSettings | dict, corpus_path: str | None, seed: int
             summary = {"source": base_cfg.pretrained}
         else:
             pre = base_cfg.pretrain
-            model, tok, curve = pretrain(read_parquet(corpus_path), pre.model, pre.train, seed, threads)
+            model, tok, curve = pretrain(read_parquet(corpus_path), pre.model, pre.train, seed, threads,
+                                         pre.tokenizer, pre.bpe_vocab)
             write_parquet(tmp / "pretrain_curve.parquet", curve)
             line_plot(curve, "step", ["loss", "lr"], tmp / "pretrain_curve.png", title="Base pretraining", ylabel="")
             summary = {"source": "pretrain", "final_loss": float(curve["loss"].tail(20).mean())}

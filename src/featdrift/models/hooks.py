@@ -84,10 +84,10 @@ def block_hooks(model: nn.Module, fns: dict[int, HiddenFn], stop_after: int | No
                 name: str = "layer") -> Iterator[None]:
     """Call fns[L](hidden) on block L's output during every forward inside the context.
 
-    A function returning a tensor replaces the block's output (re-wrapped like the original);
-    returning None leaves it unchanged. With `stop_after`, the forward ends right after that
-    block has run: the model call raises, the context swallows it, and the code after the
-    model call inside the `with` is skipped, so make the forward the last statement there.
+    A function returning a tensor replaces the block's output (re-wrapped like the original, in
+    the output's dtype); returning None leaves it unchanged. With `stop_after`, the forward ends
+    right after that block has run: the model call raises, the context swallows it, and the code
+    after the model call inside the `with` is skipped, so make the forward the last statement there.
     The hooks are removed on exit, error or not, so nothing stays on a shared model.
     """
     blocks = decoder_layers(model)
@@ -97,10 +97,12 @@ def block_hooks(model: nn.Module, fns: dict[int, HiddenFn], stop_after: int | No
 
     def make(L: int, fn: HiddenFn | None):
         def hook(_module, _inputs, output):
-            new = None if fn is None else fn(hidden_of(output))
+            h = hidden_of(output)
+            new = None if fn is None else fn(h)
             if L == stop_after:
                 raise _StopForward
-            return None if new is None else _rewrap(output, new)
+            # Edits are computed in float32; a bf16/fp16 model's next block needs its own dtype back.
+            return None if new is None else _rewrap(output, new.to(h.dtype))
         return hook
 
     handles = []

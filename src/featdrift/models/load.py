@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+# tokenizer_class of a saved plain fast tokenizer (transformers 5 writes TokenizersBackend).
+GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
 
 
 class ModelLoadError(ValueError):
@@ -23,13 +26,23 @@ def check_local_model(path: str | Path) -> None:
         raise ModelLoadError(f"{path}: {why}")
 
 
+def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
+    """The tokenizer as saved. A plain fast tokenizer (ours: char, bpe) is loaded as one: AutoTokenizer
+    would rebuild it as the model type's own class (Qwen2Tokenizer for qwen2), with other ids."""
+    cfg = Path(path) / "tokenizer_config.json"
+    if cfg.is_file() and (Path(path) / "tokenizer.json").is_file() \
+            and json.loads(cfg.read_text()).get("tokenizer_class") in GENERIC_TOKENIZERS:
+        return PreTrainedTokenizerFast.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+
+
 def load_model(path: str | Path, trust_remote_code: bool = False, dtype="float32"):
     """(model, tokenizer) from a local directory or a hub id (hub only when online)."""
     if Path(path).exists() or str(path).startswith((".", "/")):
         check_local_model(path)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code, dtype=dtype)
-        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tok = load_tokenizer(path, trust_remote_code)
     except (OSError, ValueError, KeyError) as e:
         raise ModelLoadError(f"{path}: not a loadable causal LM ({str(e).splitlines()[0]})") from None
     if tok.pad_token is None:

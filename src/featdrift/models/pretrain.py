@@ -11,8 +11,8 @@ from tqdm.auto import tqdm
 
 from ..determinism import set_determinism
 from ..settings import PretrainModelSettings, PretrainTrainSettings
-from .build import tiny_llama
-from .tokenizer import char_tokenizer
+from .build import tiny_model
+from .tokenizer import make_tokenizer
 
 
 def token_stream(texts: list[str], tok) -> torch.Tensor:
@@ -30,13 +30,16 @@ def lr_at(step: int, total: int, warmup: int, lr: float) -> float:
 
 
 def pretrain(corpus: pd.DataFrame, arch: PretrainModelSettings | dict, train: PretrainTrainSettings | dict,
-             seed: int, threads: int):
-    """Returns (model, tokenizer, curve DataFrame). Deterministic for a fixed seed and thread count."""
+             seed: int, threads: int, tokenizer: str = "char", bpe_vocab: int = 512):
+    """Returns (model, tokenizer, curve DataFrame). Deterministic for a fixed seed and thread count.
+
+    `tokenizer`, `bpe_vocab`: base.pretrain's (a bpe tokenizer is trained on the corpus first)."""
     arch, train = PretrainModelSettings.of(arch), PretrainTrainSettings.of(train)
     set_determinism(threads, seed)
-    tok = char_tokenizer(arch.max_len)
-    model = tiny_llama(arch, tok)
-    stream = token_stream(corpus["text"].tolist(), tok)
+    texts = corpus["text"].tolist()
+    tok = make_tokenizer(tokenizer, texts, bpe_vocab, arch.max_len)
+    model = tiny_model(arch, tok)
+    stream = token_stream(texts, tok)
     seq = train.seq_len
     n_chunks = (len(stream) - 1) // seq
     chunks = stream[: n_chunks * seq + 1]

@@ -39,6 +39,9 @@ def train_run(run: str, model_dir, train_parquet, train: TrainSettings | dict, s
 
     `train`: the train section with at least this run's part (a dict is checked key by key first)."""
     train = TrainSettings.of(train, run)
+    if run == "rl":  # vLLM asked for where it cannot run: stop before any model is loaded
+        from .grpo import vllm_args
+        vllm_args(train.rl)
     # Not transformers' full_determinism, which also NaN-fills fresh memory (slow on CPU).
     set_determinism(threads, deterministic=train.deterministic)
     rows = read_parquet(train_parquet)

@@ -49,6 +49,8 @@ BAD = [
     ({"drift": {"seeds": [1, 2]}}, "drift.seeds: [1, 2] lacks 0, the primary dictionaries' seed offset"),
     ({"drift": {"seeds": [0, 1, 1]}}, "drift.seeds: [0, 1, 1] has non-unique elements"),
     ({"data": {"ood_tasks": ["arithmetic"]}}, "data.ood_tasks[0]: unknown out-of-domain task 'arithmetic'"),
+    ({"base": {"pretrain": {"model": {"n_kv_heads": 3}}}}, "base.pretrain.model.n_kv_heads: 3 does not divide n_heads 4"),
+    ({"base": {"pretrain": {"model": {"family": "gpt2"}}}}, "base.pretrain.model.family: 'gpt2' is not one of"),
 ]
 
 

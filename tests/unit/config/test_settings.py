@@ -98,7 +98,7 @@ def _base_params(config):
     base = config["base"]
     out = {k: base[k] for k in ("pretrained", "trust_remote_code") if k in base}
     if "pretrain" in base:
-        out["pretrain"] = {k: v for k, v in base["pretrain"].items() if k in ("model", "train")}
+        out["pretrain"] = {k: v for k, v in base["pretrain"].items() if k in ("model", "train", "tokenizer", "bpe_vocab")}
     return out
 
 
@@ -116,6 +116,8 @@ def test_a_train_rule_passes_only_its_run(config, run):
 def test_the_base_rule_shapes_are_accepted(config):
     b = BaseSettings.of(_base_params(config))
     assert b.pretrained is None and b.pretrain.model.d_model == config["base"]["pretrain"]["model"]["d_model"]
+    # The defaults build today's model: Llama, no grouped-query attention, the character tokenizer.
+    assert (b.pretrain.model.family, b.pretrain.model.kv_heads, b.pretrain.tokenizer) == ("llama", b.pretrain.model.n_heads, "char")
     imported = BaseSettings.of({"pretrained": "Qwen/Qwen3-4B-Base", "trust_remote_code": False})
     assert imported.pretrain is None  # the rule passes no pretrain when the config has none
     assert PretrainModelSettings.of({"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "max_len": 64}).n_heads == 2

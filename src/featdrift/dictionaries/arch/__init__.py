@@ -23,12 +23,21 @@ if TYPE_CHECKING:
 
 class Training:
     """One training run's architecture-specific steps, called by train_dictionary in this order:
-    `__init__` once after the shared initialisation; per step `activate`, `decode`, `loss` (before backward),
-    `after_step` (after the optimizer step); `finish` once after the last step, in eval mode.
-    The default is a plain ReLU code with no extra loss."""
+    `__init__` once after the shared initialisation; per step `encode`, `activate`, `decode`, `loss`
+    (before backward), `after_step` (after the optimizer step), `fired` (the dead-latent counter),
+    `l0` (on the steps the curve records); `finish` once after the last step, in eval mode.
+    The default is a plain ReLU code with no extra loss, on the dense (B, n) pre-activation and code.
+    An architecture may represent `pre` and `f` its own way (TopK: each token's k latents) by
+    overriding every hook that reads them: activate, decode, loss, fired, l0."""
 
     def __init__(self, D: Dictionary, cfg: DictionaryConfig, steps: int):
         self.D, self.cfg, self.steps = D, cfg, steps
+
+    def encode(self, step: int, xs: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor,
+               dead: torch.Tensor) -> torch.Tensor:
+        """Pre-activation (B, n) of the scaled batch xs (B, M*d), with its autograd graph; `dead` (n,) is
+        the mask `loss` will get, for an architecture that selects dead latents while encoding."""
+        return torch.addmm(b_enc, xs, W_enc)
 
     def activate(self, step: int, pre: torch.Tensor) -> torch.Tensor:
         """Training-time code f (B, n) of the (B, n) pre-activation."""
@@ -47,6 +56,14 @@ class Training:
 
     def after_step(self) -> None:
         """After each optimizer step (e.g. re-normalising the decoder)."""
+
+    def fired(self, f: torch.Tensor) -> torch.Tensor:
+        """(n,) bool: the latents active for some token of the batch (f >= 0: a positive column sum)."""
+        return f.detach().sum(0) > 0
+
+    def l0(self, f: torch.Tensor) -> float:
+        """Mean number of active latents per token of the batch."""
+        return float((f > 0).sum(-1).float().mean())
 
     def finish(self, calib_rows: Callable[[], torch.Tensor]) -> None:
         """Inference parameters after training; calib_rows() gives (N, M, d) raw train rows if needed."""
