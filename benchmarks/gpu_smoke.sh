@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The tiny test config (configs/test.yaml) end to end on CUDA: capture, evaluation, interventions and
-# training on the GPU (training takes it whenever torch sees one), bf16 mixed precision, in a temporary
-# results folder; then the summed job time per stage from its logs/benchmarks/.
+# The tiny test config (configs/test.yaml) end to end on CUDA: capture, evaluation, interventions,
+# training (which takes the GPU whenever torch sees one) and dictionary training on the GPU, bf16 mixed
+# precision, in a temporary results folder; then the summed job time per stage from its logs/benchmarks/.
 #
 # Usage: benchmarks/gpu_smoke.sh [SNAKEMAKE ARGS...]    (CORES=n, default all; KEEP=1 keeps the folder)
 # Exits nonzero when a job fails (the folder is kept for its logs), and at once (status 2) where no
@@ -27,7 +27,7 @@ cat > "$WORK/gpu.yaml" <<'EOF'
 activations: {device: cuda}
 eval: {device: cuda}
 train: {bf16: true, deterministic: false}
-dictionaries: {online: {device: cuda, dtype: bfloat16}}
+dictionaries: {device: cuda, online: {device: cuda, dtype: bfloat16}}
 EOF
 
 echo "gpu_smoke: building in $WORK"

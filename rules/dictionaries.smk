@@ -11,7 +11,7 @@ METRICS_ONLY = ("eval_tokens", "ce_sequences")
 DICT_TRAIN = {
     k: v
     for k, v in DICT_CFG.items()
-    if k not in METRICS_ONLY and k not in ("source", "online")
+    if k not in METRICS_ONLY and k not in ("source", "online", "device")
 }
 ONLINE = DICT_CFG["online"] if DICT_CFG["source"] == "online" else None
 FINAL = [f"{run}-{STEPS[-1]}" for run in RUNS]
@@ -66,8 +66,10 @@ def train_inputs(wildcards):
     return {"models": dict_inputs(wildcards)["models"], "corpus": local}
 
 
-def online_gpus():
-    return int(ONLINE is not None and ONLINE["device"].startswith("cuda"))
+def train_gpus():
+    """A training job's GPUs: one if it trains there or runs its models there (online)."""
+    on_gpu = [DICT_CFG["device"]] + ([ONLINE["device"]] if ONLINE else [])
+    return int(any(d.startswith("cuda") for d in on_gpu))
 
 
 def seed_offset(wildcards):
@@ -114,7 +116,7 @@ rule sae:
     resources:
         mem_mb=4000,
         runtime=60,
-        gpus=online_gpus(),
+        gpus=train_gpus(),
     params:
         name=dict_name,
         models=lambda wc: dict_models(dict_name(wc)),
@@ -124,6 +126,7 @@ rule sae:
         context_size=config["probe"]["seq_len"],
         out_dir=dict_dir,
         online=ONLINE,
+        device=DICT_CFG["device"],
         corpus_seed=config["seed"],
         trust_remote_code=config["base"]["trust_remote_code"],
     script:
@@ -148,7 +151,7 @@ rule crosscoder:
     resources:
         mem_mb=4000,
         runtime=120,
-        gpus=online_gpus(),
+        gpus=train_gpus(),
     params:
         name=dict_name,
         models=lambda wc: dict_models(dict_name(wc)),
@@ -158,6 +161,7 @@ rule crosscoder:
         context_size=config["probe"]["seq_len"],
         out_dir=dict_dir,
         online=ONLINE,
+        device=DICT_CFG["device"],
         corpus_seed=config["seed"],
         trust_remote_code=config["base"]["trust_remote_code"],
     script:
@@ -186,7 +190,7 @@ rule dictionary_seed:
     resources:
         mem_mb=4000,
         runtime=120,
-        gpus=online_gpus(),
+        gpus=train_gpus(),
     params:
         name=dict_name,
         models=lambda wc: dict_models(dict_name(wc)),
@@ -196,6 +200,7 @@ rule dictionary_seed:
         context_size=0,  # only the SAELens export reads it
         out_dir=dict_dir,
         online=ONLINE,
+        device=DICT_CFG["device"],
         corpus_seed=config["seed"],
         trust_remote_code=config["base"]["trust_remote_code"],
     script:

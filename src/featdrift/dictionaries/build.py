@@ -41,7 +41,8 @@ def training_source(models: list[str], layer: int, shards: list[str], model_path
 
 
 def build_dictionary(name: str, models: list[str], source, layer: int, cfg, seed: int,
-                     threads: int, out_dir: str, saelens: bool = False, context_size: int = 0) -> dict:
+                     threads: int, out_dir: str, saelens: bool = False, context_size: int = 0,
+                     device: str = "cpu") -> dict:
     """Write weights.safetensors, cfg.json, curve.parquet (and saelens/) into out_dir, as one atomic folder.
 
     `source`: the models' activation shards (`shards[m][i]`), or an object with the store's
@@ -53,7 +54,7 @@ def build_dictionary(name: str, models: list[str], source, layer: int, cfg, seed
         raise ValueError(f"{name}: the activation source is at layer {store.layer}, expected {layer}")
     meta = {"name": name, "layer": layer, "hook": "resid_post", "seed": seed, "train": settings.as_dict(),
             **getattr(store, "record", {})}  # an online source says what it streamed
-    D, curve = train_dictionary(store, models, settings, seed, threads, meta)
+    D, curve = train_dictionary(store, models, settings, seed, threads, meta, device)
     with atomic_dir(out_dir) as tmp:
         D.save(tmp)
         write_parquet(Path(tmp) / "curve.parquet", pd.DataFrame(curve))

@@ -37,7 +37,7 @@ class DictionaryConfig(Section):
     calib_rows: int
     path: ClassVar[str] = "dictionaries"
     # the metrics job's keys, and where rows come from (the rules pick the source: activations.online)
-    unread: ClassVar[frozenset[str]] = frozenset({"ce_sequences", "eval_tokens", "source", "online"})
+    unread: ClassVar[frozenset[str]] = frozenset({"ce_sequences", "eval_tokens", "source", "online", "device"})
 
     def __post_init__(self):
         from .arch import get  # the registry imports torch; config validation stays light without it

@@ -92,10 +92,12 @@ def adam(D: Dictionary, lr: float) -> torch.optim.Adam:
 
 
 def train_dictionary(store: ActivationStore, models: list[str], cfg: DictionaryConfig | Mapping, seed: int,
-                     threads: int = 1, meta: dict | None = None) -> tuple[Dictionary, list[dict]]:
-    """(trained Dictionary with its inference parameters set, training curve rows).
+                     threads: int = 1, meta: dict | None = None, device: str = "cpu") -> tuple[Dictionary, list[dict]]:
+    """(trained Dictionary on the CPU with its inference parameters set, training curve rows).
 
-    `cfg` is a DictionaryConfig (a `dictionaries` config section is converted, strictly)."""
+    `cfg` is a DictionaryConfig (a `dictionaries` config section is converted, strictly). On another
+    `device` the rows, the dictionary and the step go there; initialisation and the shuffle stay on
+    the CPU's seeded generator, so a device changes kernels, not the data order."""
     cfg = DictionaryConfig.of(cfg)
     set_determinism(threads, seed)
     gen = torch.Generator().manual_seed(seed)
@@ -107,18 +109,20 @@ def train_dictionary(store: ActivationStore, models: list[str], cfg: DictionaryC
     params = {key: getattr(cfg, key) for key in arch.cfg_keys}
     D = Dictionary(M, d, n, cfg.arch, params.get("k"), scales, cfg={"models": list(models), **(meta or {}), **params})
     init_dictionary(D, sample, gen)
+    dev = torch.device(device)
+    D.to(dev)
     bs = cfg.batch_size
     steps = max(1, cfg.tokens // bs)
     run = arch.training(D, cfg, steps)
     opt = adam(D, cfg.lr)
     batches = row_batches(store, bs, cfg.buffer_rows, gen, hold)
-    since_fired = torch.zeros(n)
+    since_fired = torch.zeros(n, device=dev)
     curve = []
     # The step as plain 2-D matmuls of the (B, M*d) batch: encoder (M*d, n) and decoder (n, M*d)
     # (a view of W_dec for M = 1, a copy of W_dec's n*M*d entries otherwise); the input needs no gradient.
     W_enc, b_enc, b_dec = D.W_enc.view(M * d, n), D.b_enc, D.b_dec.view(M * d)
     for step in range(steps):
-        xs = next(batches).reshape(bs, M * d) * D.scales.repeat_interleave(d)
+        xs = next(batches).to(dev).reshape(bs, M * d) * D.scales.repeat_interleave(d)
         fac = lr_factor(step, steps)
         for g in opt.param_groups:
             g["lr"] = cfg.lr * fac
@@ -149,5 +153,5 @@ def train_dictionary(store: ActivationStore, models: list[str], cfg: DictionaryC
                 log.info("step %d/%d loss %.4f fvu %.4f l0 %.1f dead %.3f", step, steps, row["loss"], row["fvu"],
                          row["l0"], row["dead_frac"])
     D.eval()
-    run.finish(lambda: take_rows(store, cfg.calib_rows, hold))
-    return D, curve
+    run.finish(lambda: take_rows(store, cfg.calib_rows, hold).to(dev))
+    return D.cpu(), curve

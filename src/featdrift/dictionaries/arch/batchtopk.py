@@ -83,7 +83,7 @@ def calibrate_readout(D, x: torch.Tensor) -> None:
     target = max(1, round(joint_l0 * len(x)))
     ths = []
     for m in range(D.M):
-        pre = D.pre_model(m, x[:, m]).flatten().numpy()
+        pre = D.pre_model(m, x[:, m]).flatten().cpu().numpy()
         r = max(0, pre.size - min(target + 1, pre.size))  # the (target + 1)-th largest entry
         ths.append(max(0.0, float(np.partition(pre, r)[r])))
     D.thresholds = ths

@@ -83,8 +83,9 @@ def select_topk(xs: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, k: i
     k = min(k, n)
     dead_ids = dead.nonzero().squeeze(1) if dead is not None else None
     ka = min(aux_k, len(dead_ids)) if dead_ids is not None else 0
-    top, idx = xs.new_empty(B, k), torch.empty(B, k, dtype=torch.long)
-    aux_top, aux_idx = (xs.new_empty(B, ka), torch.empty(B, ka, dtype=torch.long)) if ka else (None, None)
+    top, idx = xs.new_empty(B, k), torch.empty(B, k, dtype=torch.long, device=xs.device)
+    aux_top, aux_idx = ((xs.new_empty(B, ka), torch.empty(B, ka, dtype=torch.long, device=xs.device)) if ka
+                        else (None, None))
     buf = chunk_buffer(xs, n, chunk) if buf is None else buf
     rows = buf.shape[0]
     with torch.no_grad():
@@ -174,7 +175,7 @@ class TopKTraining(AuxKTraining):
         return self.cfg.aux_coeff * aux, aux
 
     def fired(self, f):
-        out = torch.zeros(self.D.n, dtype=torch.bool)
+        out = torch.zeros(self.D.n, dtype=torch.bool, device=f.idx.device)
         out[f.idx[f.vals.detach() > 0]] = True
         return out
 
