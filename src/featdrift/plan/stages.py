@@ -1,35 +1,15 @@
-"""`featdrift plan`: jobs, GPU-hours, disk and peak GPU memory of every stage of a config, before it runs.
-
-Every figure is a FLOP or byte count of the configured work over a GPU constant, so that a paper-scale
-config can be sized (and a stage that cannot fit one GPU caught) without downloading its model
-(docs/design.md "Planning"). What goes in:
-- the model's shape: base.pretrain.model, a config.json on disk (local folder or Hugging Face cache),
-  or KNOWN, the published config.json fields of the paper's hub models;
-- measured here, on CPU with transformers' tiny models of each family (benchmarks/plan_constants.py):
-  the parameter count (Card.params, exact) and ACT, the bytes a training forward saves per token;
-- assumed: the config's `plan` section (GPU peak throughput, bandwidth, MFU, prompt length) and
-  LM_EVAL, the sizes of lm-eval's tasks.
-Sequences count at their longest (train.sft.max_length, train.rl.max_completion_length, a task's
-max_gen_toks): the work and memory are upper bounds. GPU-hours of a multi-GPU job are summed over
-its GPUs; memory is one GPU's peak. The activation-store bytes are also the disk budget guard's
-(activations.budget), which runs when the DAG is built: nothing heavy is imported at module level.
-"""
+"""The work side of the plan: each stage's jobs, GPU-hours, disk and one GPU's peak memory, as FLOP and
+byte counts of the configured work over the `plan` section's GPU constants (featdrift.plan)."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
-import os
-import sys
-from pathlib import Path
 from typing import ClassVar
 
-from .config import ConfigError
-from .settings import Section
+from ..settings import Section
+from .card import Card, model_card
 
-ROOT = Path(__file__).resolve().parents[2]
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
 INDEX_BYTES = 3 * 4  # seq_id, pos, token_id of every activation-store row
 WEIGHT_BYTES = 4  # models are loaded, trained and saved in float32 (featdrift.models.load)
@@ -39,33 +19,6 @@ VLLM_MEMORY = 0.3  # GPU memory share of a colocated vLLM engine (trl's vllm_gpu
 FEATURE_ROW_BYTES = 64  # one per-feature row of a drift or selection table (assumed)
 CE_FORWARDS = 4  # CE recovered, per model: clean, then spliced jointly, by its slice, zero-ablated (dictionaries.metrics)
 SAMPLE_BYTES = 256  # one lm-eval sample row besides its generation, 4 bytes a generated token (assumed)
-
-# config.json fields (those Card reads) of the hub models of configs/*.yaml, as published.
-KNOWN = {
-    "Qwen/Qwen3-4B-Base": dict(model_type="qwen3", hidden_size=2560, intermediate_size=9728, num_hidden_layers=36,
-                               num_attention_heads=32, num_key_value_heads=8, head_dim=128, vocab_size=151936,
-                               tie_word_embeddings=True, max_position_embeddings=32768),
-    "Qwen/Qwen2.5-7B": dict(model_type="qwen2", hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-                            num_attention_heads=28, num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False,
-                            max_position_embeddings=131072),
-    "meta-llama/Llama-3.1-8B": dict(model_type="llama", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                                    num_attention_heads=32, num_key_value_heads=8, head_dim=128, vocab_size=128256,
-                                    tie_word_embeddings=False, max_position_embeddings=131072),
-}
-
-# Bytes a training forward saves for backward, per token. Per block: coefficients of (d_model, d_ff,
-# query dims, key/value dims, heads), keyed by (family, bf16 autocast); once per token (the loss's
-# float32 logits, the final norm, the rotary tables): of (vocab, d_model, head_dim). Measured
-# (benchmarks/plan_constants.py): autograd's saved tensors of transformers' tiny models on CPU (sdpa
-# attention, float32 weights, with and without bf16 autocast), a least-squares fit over 12 shapes,
-# rounded (off by < 50 bytes a token; checkpointed, < 4 x head_dim: the rotary tables are not kept).
-# llama3 and qwen2 save what llama saves; qwen3 adds its q/k norms. With gradient checkpointing a block
-# keeps only its float32 input (4 x d_model, measured), and one block at a time is recomputed in full
-# during backward (assumed).
-ACT = {("llama", True): (26, 8, 4, 4, 6), ("llama", False): (24, 16, 8, 8, 6),
-       ("qwen3", True): (26, 8, 10, 10, 12), ("qwen3", False): (24, 16, 16, 16, 12)}
-ACT_HEAD = {True: (4, 10, 4), False: (4, 12, 4)}
-ACT_CHECKPOINTED = 4
 
 # lm-eval task -> (items, choices (0: generation), tokens per request, generated tokens). Items: the
 # task's evaluation split; choices: answer options (one forward each); tokens: a rough mean of the
@@ -103,137 +56,6 @@ class PlanSettings(Section):
         return steps * max(self.compute_h(card.flops(rows, context), bf16), read / (self.hbm_tbps * 1e12) / 3600)
 
 
-@dataclasses.dataclass(frozen=True)
-class Card:
-    """A decoder-only transformer's shape, what its FLOPs and bytes follow from."""
-
-    family: str  # llama, llama3, qwen2, qwen3 (another model type counts as llama)
-    d_model: int
-    n_layers: int
-    d_ff: int
-    n_heads: int
-    n_kv_heads: int
-    head_dim: int
-    vocab: int
-    tied: bool
-    context: int | None = None  # positions the model takes (lm-eval's max_length)
-    source: str = ""
-
-    @property
-    def q(self) -> int:
-        return self.n_heads * self.head_dim
-
-    @property
-    def kv(self) -> int:
-        return self.n_kv_heads * self.head_dim
-
-    @property
-    def block(self) -> int:
-        """Parameters of one decoder block (transformers' Llama, Qwen2 and Qwen3 layers)."""
-        d = self.d_model
-        n = 2 * d * self.q + 2 * d * self.kv + 3 * d * self.d_ff + 2 * d
-        return n + (self.q + 2 * self.kv if self.family == "qwen2" else 0) + (2 * self.head_dim if self.family == "qwen3" else 0)
-
-    @property
-    def params(self) -> int:
-        return self.n_layers * self.block + self.vocab * self.d_model * (1 if self.tied else 2) + self.d_model
-
-    @property
-    def matmul_params(self) -> int:
-        return self.n_layers * self.block + self.vocab * self.d_model  # the input embedding is a lookup
-
-    def flops(self, tokens: float, attended: float, layers: int | None = None) -> float:
-        """Forward FLOPs of `tokens` tokens attending to `attended` positions each on average: 2 per
-        matmul weight, 4 per query dim and attended key; `layers`: blocks 0..layers-1 only, no head."""
-        n = self.n_layers if layers is None else layers
-        weights = n * self.block + (self.vocab * self.d_model if layers is None else 0)
-        return tokens * (2 * weights + 4 * n * self.q * attended)
-
-    def kv_bytes(self, dtype_bytes: int) -> int:
-        return 2 * self.n_layers * self.kv * dtype_bytes
-
-    def block_act_bytes(self, bf16: bool) -> int:
-        """Bytes one block saves for backward per token (ACT)."""
-        a = ACT[("qwen3" if self.family == "qwen3" else "llama", bf16)]
-        return a[0] * self.d_model + a[1] * self.d_ff + a[2] * self.q + a[3] * self.kv + a[4] * self.n_heads
-
-    def act_bytes(self, bf16: bool, checkpointing: bool) -> int:
-        """Training activation bytes per token: the blocks' (checkpointed: their inputs, and one block
-        recomputed) and the head's."""
-        v, d, h = ACT_HEAD[bf16]
-        block = self.block_act_bytes(bf16)
-        body = self.n_layers * ACT_CHECKPOINTED * self.d_model + block if checkpointing else self.n_layers * block
-        return body + v * self.vocab + d * self.d_model + h * self.head_dim
-
-
-# --- the model -----------------------------------------------------------------------------------------
-
-def _first(cfg: dict, *keys):
-    return next((cfg[k] for k in keys if isinstance(cfg.get(k), int)), None)
-
-
-def hf_config(name: str) -> tuple[dict, str] | None:
-    """(config.json fields, where from) of a local model folder, a hub model in the local Hugging Face
-    cache (no network), or KNOWN; None when none has it."""
-    home = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache/huggingface")) / "hub")
-    snapshots = home / f"models--{name.replace('/', '--')}" / "snapshots"
-    found = sorted(snapshots.glob("*/config.json")) if snapshots.is_dir() else []
-    for path in [Path(name) / "config.json"] + found[-1:]:
-        if path.is_file():
-            try:
-                cfg = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            return cfg.get("text_config") or cfg, str(path)
-    return (KNOWN[name], "featdrift.plan.KNOWN") if name in KNOWN else None
-
-
-def width(config: dict) -> int | None:
-    """Residual width: the pretrain config, storage.d_model, or the model's config.json (None: unknown)."""
-    base = config["base"]
-    if not base.get("pretrained"):
-        return base["pretrain"]["model"]["d_model"]
-    if config.get("storage", {}).get("d_model"):
-        return config["storage"]["d_model"]
-    found = hf_config(base["pretrained"])
-    return found and _first(found[0], "hidden_size", "d_model", "n_embd")
-
-
-def model_card(config: dict) -> Card:
-    """The base model's Card: the tiny model's from its section (vocabulary from its tokenizer), a
-    hub model's from hf_config; a ConfigError where neither is known."""
-    base = config["base"]
-    if not base.get("pretrained"):
-        pre, m = base["pretrain"], base["pretrain"]["model"]
-        if pre.get("tokenizer", "char") == "bpe":
-            vocab = pre["bpe_vocab"]
-        else:
-            from .models.tokenizer import CHARS, SPECIALS
-            vocab = len(SPECIALS) + len(CHARS)
-        return Card(m.get("family", "llama"), m["d_model"], m["n_layers"], m["d_ff"], m["n_heads"],
-                    m.get("n_kv_heads") or m["n_heads"], m["d_model"] // m["n_heads"], vocab, True, m["max_len"],
-                    "base.pretrain.model")
-    found = hf_config(base["pretrained"])
-    if found is None:
-        raise ConfigError(f"base.pretrained: the shape of {base['pretrained']!r} is unknown (no config.json on disk, "
-                          "not in featdrift.plan.KNOWN): download its config.json or add it to KNOWN")
-    return card_from_hf(*found)
-
-
-def card_from_hf(c: dict, where: str) -> Card:
-    """The Card of a transformers config.json."""
-    try:
-        d, heads = _first(c, "hidden_size", "d_model", "n_embd"), _first(c, "num_attention_heads", "n_head")
-        return Card(c.get("model_type", "llama"), d, _first(c, "num_hidden_layers", "n_layer"),
-                    _first(c, "intermediate_size", "n_inner") or 4 * d, heads, c.get("num_key_value_heads") or heads,
-                    c.get("head_dim") or d // heads, c["vocab_size"], bool(c.get("tie_word_embeddings", False)),
-                    _first(c, "max_position_embeddings", "n_positions", "n_ctx"), where)
-    except (KeyError, TypeError) as e:
-        raise ConfigError(f"base.pretrained: {where} lacks a field the plan needs ({e})") from None
-
-
-# --- the work --------------------------------------------------------------------------------------------
-
 def store_bytes(config: dict, n_models: int, d_model: int) -> int:
     """Activation-store bytes: one row per probe token, model and layer (seq_id, pos, token_id and
     d_model activations of activations.dtype; Parquet barely compresses float activations)."""
@@ -243,7 +65,7 @@ def store_bytes(config: dict, n_models: int, d_model: int) -> int:
 
 def checkpoint_steps(config: dict) -> list[int]:
     """The runs' checkpoint steps, as rules/common.smk fixes them (so the model count is the DAG's)."""
-    from .training.schedule import checkpoint_steps as steps
+    from ..training.schedule import checkpoint_steps as steps
 
     tr = config["train"]
     return steps(config["data"]["n_train"], tr["batch_size"], tr["epochs"], tr["checkpoints_per_epoch"])
@@ -259,7 +81,7 @@ def eval_roles(config: dict) -> dict[str, list[str]]:
     builtin = config["eval"]["builtin_tasks"]
     if builtin:
         return {r: list(builtin.get(r, [])) for r in ("in_domain", "ood", "heldout")}
-    from .tasks.registry import IN_DOMAIN
+    from ..tasks.registry import IN_DOMAIN
 
     return {"in_domain": [IN_DOMAIN], "ood": config["data"]["ood_tasks"], "heldout": config["data"]["heldout_tasks"]}
 
@@ -301,7 +123,7 @@ class Planner:
             items, choices, tokens, gen = LM_EVAL.get(name, (1000, 4, self.gpu.prompt_tokens, 0))
             gen = min(gen, c["eval"]["builtin_max_gen_toks"] or gen)  # the harness's cap (EvalSettings.gen_kwargs)
         else:
-            from .tasks.registry import TASKS
+            from ..tasks.registry import TASKS
 
             generate = TASKS[name].kind == "generate"
             items, choices, tokens, gen = c["data"]["n_test"], 0 if generate else 4, c["probe"]["seq_len"], c["eval"]["max_gen_toks"] if generate else 0
@@ -436,75 +258,3 @@ class Planner:
     def stages(self) -> list[Stage]:
         return [self.base(), self.sft(), self.grpo(), self.eval(), self.capture(), self.dictionaries(), self.drift(),
                 self.selection(), self.interventions()]
-
-
-def plan(config: dict) -> dict:
-    """The plan of a validated config as plain data (what --json prints)."""
-    p = Planner(config)
-    stages = p.stages()
-    totals = {"jobs": sum(s.jobs for s in stages), "gpu_hours": sum(s.gpu_hours for s in stages),
-              "disk_bytes": sum(s.disk_bytes for s in stages), "peak_gpu_bytes": max(s.peak_gpu_bytes for s in stages)}
-    card = dataclasses.asdict(p.card) | {"params": p.card.params}
-    return {"model": config["base"]["pretrained"] or "base.pretrain", "card": card, "gpu": config["plan"],
-            "stages": [dataclasses.asdict(s) for s in stages], "totals": totals, "assumed_tasks": sorted(p.assumed),
-            "warnings": sorted(p.warnings)}
-
-
-def _size(n: float) -> str:
-    if not n:
-        return "-"
-    for unit, k in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= k:
-            return f"{n / k:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
-def table(p: dict) -> str:
-    c, g = p["card"], p["gpu"]
-    limit = g["gpu_memory_gb"] * 1e9
-    lines = [f"model: {p['model']} ({c['family']}, {c['params'] / 1e9:.3g}B parameters, d_model {c['d_model']}, "
-             f"{c['n_layers']} layers; shape from {c['source']})",
-             f"GPU: {g['gpu_tflops']:g} TFLOP/s bf16, {g['fp32_tflops']:g} fp32, {g['hbm_tbps']:g} TB/s, "
-             f"{g['gpu_memory_gb']:g} GB, MFU {g['mfu']:g}", "",
-             f"{'stage':<15}{'jobs':>6}{'GPU-h':>10}{'disk':>11}{'peak GPU mem':>19}  note"]
-    for s in p["stages"] + [dict(name="total", **p["totals"], note="(peak: the largest)")]:
-        over = " > GPU" if s["peak_gpu_bytes"] > limit else ""
-        lines.append(f"{s['name']:<15}{s['jobs']:>6}{s['gpu_hours']:>10.1f}{_size(s['disk_bytes']):>11}"
-                     f"{_size(s['peak_gpu_bytes']) + over:>19}  {s['note']}")
-    lines += ["", "Upper bounds: sequences at their longest. Measured here: parameter counts, activation bytes per token "
-              "(benchmarks/plan_constants.py); assumed: the plan section and lm-eval task sizes (featdrift.plan.LM_EVAL)."]
-    if p["assumed_tasks"]:
-        lines.append(f"Not in LM_EVAL, sized as 1000 four-choice items: {', '.join(p['assumed_tasks'])}")
-    lines += [f"warning: {w}" for w in p["warnings"]]
-    return "\n".join(lines)
-
-
-def load_config(files: list[str | Path]) -> dict:
-    """The embedded config.yaml with `files` over it, key by key as Snakemake merges them, validated."""
-    import yaml
-
-    from .config import load_schema, validate
-
-    def merged(a, b):
-        return {**a, **{k: merged(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v for k, v in b.items()}}
-
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    for f in files:
-        config = merged(config, yaml.safe_load(Path(f).read_text()) or {})
-    return validate(config, load_schema(ROOT / "schemas" / "config.schema.yaml"))
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="featdrift plan", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--configfile", nargs="+", default=[], help="config files over config.yaml, as for snakemake")
-    ap.add_argument("--json", action="store_true", help="print the plan as JSON")
-    args = ap.parse_args(argv)
-    try:
-        p = plan(load_config(args.configfile))
-    except (ConfigError, OSError) as e:
-        sys.exit(f"featdrift plan: {e}")
-    print(json.dumps(p, indent=2) if args.json else table(p))
-
-
-if __name__ == "__main__":
-    main()
