@@ -100,3 +100,25 @@ def test_online_source_errors_name_the_culprit(world, tmp_path):
     make_model(other, 2, tok)
     with pytest.raises(ValueError, match=r"tokenizer of model 'sft-1'"):
         OnlineSource([paths[0], str(other)], MODELS, LAYER, online_cfg(probe), tokens=100, seed=0)
+
+
+def test_hub_sources_are_streamed_in_order(tmp_path, monkeypatch):
+    """A hub id goes through datasets.load_dataset(..., streaming=True) (here a local Parquet file
+    stands in for the hub): read in order, a batch at a time, nothing loaded beyond what is used."""
+    import datasets
+
+    data = tmp_path / "train-00000.parquet"
+    write_parquet(data, pd.DataFrame({"text": [f"doc {i}" for i in range(600)], "n": range(600)}))
+    calls = []
+    real = datasets.load_dataset
+
+    def fake(path, name=None, split="train", streaming=False):
+        calls.append((path, name, split, streaming))
+        return real("parquet", data_files={"train": str(data)}, split=split, streaming=streaming)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    tok = char_tokenizer(ARCH["max_len"])
+    ids, offs = corpus_sequences([{"path": "someone/corpus", "name": "cfg", "split": "train"}], tok, 12, 100, seed=0)
+    assert calls == [("someone/corpus", "cfg", "train", True)]
+    texts = [tok.decode(ids[offs[i]:offs[i + 1]], skip_special_tokens=True) for i in range(len(offs) - 1)]
+    assert texts == [f"doc {i}" for i in range(len(texts))] and offs[-1] >= 100
