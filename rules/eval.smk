@@ -30,6 +30,7 @@ rule eval:
         include_path=None if BUILTIN else res("data/tasks"),
         eval=EVAL_RUN,
         seed=config["seed"],
+        trust_remote_code=config["base"]["trust_remote_code"],
     script:
         "../scripts/eval.py"
 

@@ -46,6 +46,7 @@ rule sft:
         steps=STEPS,
         seed=config["seed"],
         resume_dir=res(".resume/sft"),
+        trust_remote_code=config["base"]["trust_remote_code"],
     script:
         "../scripts/sft.py"
 
@@ -72,6 +73,7 @@ rule rl:
         steps=STEPS,
         seed=config["seed"],
         resume_dir=res(".resume/rl"),
+        trust_remote_code=config["base"]["trust_remote_code"],
         answer_regex=DATA["dataset"]["answer_regex"] if DATA["dataset"] else None,
     script:
         "../scripts/rl.py"

@@ -5,6 +5,7 @@ from featdrift.training.run import discard_resume_state, train_run
 with job(snakemake):
     p = snakemake.params
     summary = train_run("rl", snakemake.input.model, snakemake.input.train, p.train, p.steps, p.seed,
-                        snakemake.threads, p.resume_dir, snakemake.output, answer_regex=p.answer_regex)
+                        snakemake.threads, p.resume_dir, snakemake.output, answer_regex=p.answer_regex,
+                        trust_remote_code=p.trust_remote_code)
     record(snakemake, seed=p.seed, extra=summary)
     discard_resume_state(p.resume_dir)

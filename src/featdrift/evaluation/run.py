@@ -10,7 +10,8 @@ from .harness import accuracy, make_hflm, run_lm_eval
 
 
 def evaluate_model(model_name: str, model_dir, tasks: dict[str, dict], include_path: str | None,
-                   eval_cfg: EvalSettings | dict, seed: int, threads: int, out: dict) -> dict[str, float]:
+                   eval_cfg: EvalSettings | dict, seed: int, threads: int, out: dict,
+                   trust_remote_code: bool = False) -> dict[str, float]:
     """`tasks` maps our name -> {"lm_eval": name, "role": in_domain|ood|heldout}.
 
     Writes `out["per_task"][i]` (lm-eval metrics of task i), `out["samples"]`,
@@ -20,7 +21,7 @@ def evaluate_model(model_name: str, model_dir, tasks: dict[str, dict], include_p
 
     eval_cfg = EvalSettings.of(eval_cfg)
     torch.set_num_threads(threads)
-    model, tok = load_model(model_dir)
+    model, tok = load_model(model_dir, trust_remote_code=trust_remote_code)
     names = list(tasks)
     lm_names = [tasks[n]["lm_eval"] for n in names]
     lm = make_hflm(model, tok, batch_size=eval_cfg.batch_size, device=eval_cfg.device)

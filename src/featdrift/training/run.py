@@ -34,7 +34,7 @@ def fingerprint(run: str, model_dir, train_parquet, train: TrainSettings, steps:
 
 
 def train_run(run: str, model_dir, train_parquet, train: TrainSettings | dict, steps: list[int], seed: int,
-              threads: int, resume_dir, out, answer_regex: str | None = None) -> dict:
+              threads: int, resume_dir, out, answer_regex: str | None = None, trust_remote_code: bool = False) -> dict:
     """Train `run` from the base model; write out["models"] (one dir per step), out["curves"], out["plot"].
 
     `train`: the train section with at least this run's part (a dict is checked key by key first)."""
@@ -60,12 +60,13 @@ def train_run(run: str, model_dir, train_parquet, train: TrainSettings | dict, s
         out = {"models": [str(p) for p in out["models"]], "curves": str(out["curves"]), "plot": str(out["plot"])}
         return launch(train.num_processes, dict(run=run, model_dir=str(model_dir), train_parquet=str(train_parquet),
                                                 train=train.as_dict(), steps=list(steps), seed=seed, threads=threads,
-                                                resume_dir=str(resume_dir), out=out, answer_regex=answer_regex))
+                                                resume_dir=str(resume_dir), out=out, answer_regex=answer_regex,
+                                                trust_remote_code=trust_remote_code))
     else:
         resume = store.prepare()
     print(f"{run}: {total} steps of {b} prompts, checkpoints at {steps}; "
           + (f"resuming from {resume}" if resume else "starting from the base model"), flush=True)
-    model, tok = load_model(model_dir)
+    model, tok = load_model(model_dir, trust_remote_code=trust_remote_code)
     callbacks = [CheckpointCallback(store, steps)]
     if run == "sft":
         from .sft import sft_trainer
