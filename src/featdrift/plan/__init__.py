@@ -56,7 +56,7 @@ def table(p: dict) -> str:
     limit = g["gpu_memory_gb"] * 1e9
     lines = [f"model: {p['model']} ({c['family']}, {c['params'] / 1e9:.3g}B parameters, d_model {c['d_model']}, "
              f"{c['n_layers']} layers; shape from {c['source']})",
-             f"GPU: {g['gpu_tflops']:g} TFLOP/s bf16, {g['fp32_tflops']:g} fp32, {g['hbm_tbps']:g} TB/s, "
+             f"GPU: {g['gpu_tflops']:g} TFLOP/s bf16, {g['tf32_tflops']:g} tf32, {g['fp32_tflops']:g} fp32, {g['hbm_tbps']:g} TB/s, "
              f"{g['gpu_memory_gb']:g} GB, MFU {g['mfu']:g}", "",
              f"{'stage':<15}{'jobs':>6}{'GPU-h':>10}{'disk':>11}{'peak GPU mem':>19}  note"]
     for s in p["stages"] + [dict(name="total", **p["totals"], note="(peak: the largest)")]:

@@ -40,14 +40,17 @@ class PlanSettings(Section):
 
     gpu_tflops: float
     fp32_tflops: float
+    tf32_tflops: float
     hbm_tbps: float
     gpu_memory_gb: float
     mfu: float
     prompt_tokens: int
     path: ClassVar[str] = "plan"
 
-    def compute_h(self, flops: float, bf16: bool) -> float:
-        return flops / ((self.gpu_tflops if bf16 else self.fp32_tflops) * 1e12 * self.mfu) / 3600
+    def compute_h(self, flops: float, bf16: bool, tf32: bool = False) -> float:
+        """Hours at the bf16 peak, else the TF32 peak (`tf32`: dictionary training on CUDA) or the FP32 one."""
+        peak = self.gpu_tflops if bf16 else self.tf32_tflops if tf32 else self.fp32_tflops
+        return flops / (peak * 1e12 * self.mfu) / 3600
 
     def decode_h(self, card: Card, steps: float, rows: int, context: float, weight_bytes: int, bf16: bool) -> float:
         """`steps` decoding steps of `rows` sequences at a mean `context`: a step computes `rows` tokens
@@ -213,7 +216,7 @@ class Planner:
         hours = disk = peak = 0.0
         for M in self.dicts:
             P = dict_params(d["n_latents"], M, dm)
-            train = g.compute_h(6 * (P - d["n_latents"]) * d["tokens"], False)  # dense matmuls, float32
+            train = g.compute_h(6 * (P - d["n_latents"]) * d["tokens"], False, tf32=True)  # dense float32 matmuls on TF32
             ce = M * g.compute_h(CE_FORWARDS * card.flops(d["ce_sequences"] * seq, seq / 2), False)
             models = 0
             for L in self.layers:
