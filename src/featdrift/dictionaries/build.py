@@ -20,10 +20,17 @@ from .settings import DictionaryConfig
 from .train import train_dictionary
 
 
-def _store(shards: list[list[str]], models: list[str], layer: int) -> ActivationStore:
-    store = ActivationStore(shards, models)
+def per_model(shards: list[str], models: list[str]) -> list[list[str]]:
+    """A rule's flat shard list (model by model, as dict_inputs lists them) as shards[m][i]."""
+    n = len(shards) // len(models)
+    return [list(shards[m * n : (m + 1) * n]) for m in range(len(models))]
+
+
+def _at_layer(store, layer: int):
+    """`store` (an ActivationStore or an object with its interface), checked to hold `layer`'s rows."""
     if store.layer != layer:
-        raise ValueError(f"{shards[0][0]}: shard holds layer {store.layer}, expected {layer}")
+        where = store.paths[0][0] if isinstance(store, ActivationStore) else "the online source"
+        raise ValueError(f"{where}: activations of layer {store.layer}, expected {layer}")
     return store
 
 
@@ -33,8 +40,7 @@ def training_source(models: list[str], layer: int, shards: list[str], model_path
     `online` section, its models run on the corpus (the corpus drawn with the run's seed, so that
     replicas of other dictionary seeds see the same stream)."""
     if online is None:
-        n = len(shards) // len(models)
-        return _store([list(shards[m * n : (m + 1) * n]) for m in range(len(models))], models, layer)
+        return _at_layer(ActivationStore(per_model(shards, models), models), layer)
     from ..activations.online import OnlineSource  # loads models: only online jobs pay for it
 
     return OnlineSource(model_paths, models, layer, online, tokens, corpus_seed, trust_remote_code)
@@ -49,9 +55,7 @@ def build_dictionary(name: str, models: list[str], source, layer: int, cfg, seed
     interface (an ActivationStore, an activations.online.OnlineSource). `cfg` is the
     `dictionaries` section (or a DictionaryConfig); returns the last curve row."""
     settings = DictionaryConfig.of(cfg)
-    store = _store(source, models, layer) if isinstance(source, list) else source
-    if store.layer != layer:
-        raise ValueError(f"{name}: the activation source is at layer {store.layer}, expected {layer}")
+    store = _at_layer(ActivationStore(source, models) if isinstance(source, list) else source, layer)
     meta = {"name": name, "layer": layer, "hook": "resid_post", "seed": seed, "train": settings.as_dict(),
             **getattr(store, "record", {})}  # an online source says what it streamed
     D, curve = train_dictionary(store, models, settings, seed, threads, meta, device)
@@ -71,7 +75,7 @@ def measure_dictionary(dict_dir: str, models: list[str], shards: list[list[str]]
     `cfg` holds holdout_every, eval_tokens and ce_sequences (the `dictionaries` keys the metrics read)."""
     set_determinism(threads)
     D, dcfg = load_dictionary(dict_dir)
-    store = _store(shards, models, layer)
+    store = _at_layer(ActivationStore(shards, models), layer)
     metrics = {"name": dcfg["name"], "models": models, "layer": layer, "arch": D.arch, "n_latents": D.n,
                "train_tokens": dcfg["train"]["tokens"],
                **reconstruction_metrics(D, store, cfg["holdout_every"], cfg["eval_tokens"])}
