@@ -4,6 +4,8 @@
 
 CAL = config["calibration"]
 CAL_LAYER = LAYERS[0]
+# The planted causal feature (calibration.causal): scored through the selection and interventions.
+CAUSAL = CAL["causal"]
 
 
 def calibration(path):
@@ -15,6 +17,7 @@ rule plant:
     input:
         model=BASE_SOURCE,
         probe=res("probe/probe.parquet"),
+        causal=res(f"data/{CAUSAL['task']}/train.parquet") if CAUSAL else [],
     output:
         base=directory(model_dir("base")),
         sft=[directory(model_dir(f"sft-{s}")) for s in STEPS],
@@ -33,7 +36,12 @@ rule plant:
         mem_mb=4000,
         runtime=20,
     params:
-        calibration={k: v for k, v in CAL.items() if k not in ("base", "match_cos")},
+        # causal only when set: a run without it keeps the params (and outputs) it had
+        calibration={
+            k: v
+            for k, v in CAL.items()
+            if k not in ("base", "match_cos") and (k != "causal" or v)
+        },
         layer=CAL_LAYER,
         steps=STEPS,
         seed=config["seed"],
@@ -55,6 +63,11 @@ rule calibration_recovery:
             for name in DICTS
             for f in ("weights.safetensors", "cfg.json")
         ],
+        causal=(
+            [mediation("selection.json"), interventions("effects.parquet")]
+            if CAUSAL
+            else []
+        ),
     output:
         json=calibration("recovery.json"),
         markdown=report(
@@ -80,6 +93,7 @@ rule calibration_recovery:
         sae_dir=res(f"dicts/sae-base/layer-{CAL_LAYER}"),
         drift=pick(DRIFT, "nrn", "mas", "stabilization"),
         match_cos=CAL["match_cos"],
+        select_dir=SELECT_DICT_DIR if CAUSAL else None,
     script:
         "../scripts/calibration_recovery.py"
 

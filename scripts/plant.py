@@ -6,5 +6,6 @@ with job(snakemake):
 
     p = snakemake.params
     info = plant_job(snakemake.input.model, snakemake.input.probe, p.layer, p.calibration, p.steps, p.seed,
-                     snakemake.threads, snakemake.output)
+                     snakemake.threads, snakemake.output,
+                     causal_items=snakemake.input.causal or None)
     record(snakemake, seed=p.seed, extra=info)

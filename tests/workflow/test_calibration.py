@@ -19,7 +19,11 @@ CAL_CONFIG = {
     "results": "results/calibration",
     "logs": "logs/calibration",
     "calibration": {"base": "results/models/base", "n_base": 2, "n_removed": 1, "n_sft": 4, "n_rl": 1,
-                    "strength": [2.0]},
+                    "strength": [2.0], "causal": {"task": "cue"}},
+    # the causal feature's task is the one selection task, and the interventions run on it alone; the
+    # other tasks stay in the probe (as held-out tasks), which the cue's repetitive items would otherwise fill
+    "data": {"ood_tasks": ["cue"], "heldout_tasks": ["compare", "successor", "parity", "words"], "n_test": 48},
+    "intervene": {"alphas": [2.0], "n_random": 3, "bootstrap": 1000, "roles": ["ood"]},
     "probe": {"n_tokens": 20000},
     "activations": {"shards": 1},  # one capture job per model, five fewer jobs
     "dictionaries": {"n_latents": 256, "tokens": 200000, "batch_size": 256},
@@ -74,9 +78,23 @@ def test_instruments_recover_the_plant(calibrated):
     assert set(r["preservation"]["schedule_recovered"]) == {"died", "weakened"}
 
 
+def test_the_planted_causal_feature_is_selected_and_disabling_it_undoes_rl(calibrated):
+    _, r = calibrated
+    c = r["causal"]
+    assert c["train_accuracy"]["base"] <= 0.05 and c["train_accuracy"]["rl"] >= 0.95, c
+    assert c["n_critical"] >= 40, c  # of 48 test items
+    assert c["selected"], c
+    # disabling the compact set in RL: its interval excludes 0 and the random sets' mean
+    assert c["disable"]["pass"] and c["disable"]["diff"] < 0, c
+    # Amplifying in the base is scored, not asserted: the base's readout of the planted latent is 0 on
+    # the cue tokens at this size (its write, 1 / ratio of RL's, stays under the crosscoder's
+    # threshold), so c = 2 edits nothing. That is what recovery.md reports as a fail.
+    assert "diff" in c["amplify"], c
+
+
 def test_recovery_page_says_pass_or_fail_per_instrument(calibrated):
     root, _ = calibrated
     md = (root / "recovery.md").read_text()
     for row in ("| NRN | tuned-specific recall", "| MAS |", "| stabilization |", "| preservation |", "| claims |",
-                "NRN operating curve"):
+                "| causal |", "NRN operating curve"):
         assert row in md

@@ -80,6 +80,15 @@ def co_firing(firing: torch.Tensor) -> torch.Tensor:
     return out.fill_diagonal_(0)
 
 
+def _overlap(accepted: torch.Tensor, sizes: torch.Tensor, fire: torch.Tensor) -> float:
+    """max_j |F_j and F| / min(|F_j|, |F|) over the accepted firing sets (columns of `accepted`,
+    float64, with their `sizes`): co_firing's last row, from exact counts, so the same value."""
+    if not accepted.shape[1]:
+        return 0.0
+    g = fire.double()
+    return float(((g @ accepted) / torch.minimum(sizes, g.sum()).clamp_min(1)).max())
+
+
 def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, strength: torch.Tensor,
               gen: torch.Generator, sharpness: float = 16.0, max_cofire: float = 0.1, tries: int = 200) -> dict:
     """n detectors on MLP inputs `x`: gate and up rows, write scale α (for `strength`, one per
@@ -96,6 +105,7 @@ def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, stre
     c = x @ b  # (tokens,): c ~ 1
     pos = c > 0
     ws, gates, acts, thetas, fires = [], [], [], [], []
+    accepted, sizes = x.new_zeros(len(x), 0), x.new_zeros(0)
     for _ in range(n):
         best = None
         for _ in range(tries):
@@ -110,7 +120,7 @@ def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, stre
             gate = (sharpness / z.std()) * (w - theta * b)
             act = torch.nn.functional.silu(x @ gate) * c
             fire = act > 0
-            overlap = float(co_firing(torch.stack([*fires, fire], 1))[-1].max()) if fires else 0.0
+            overlap = _overlap(accepted, sizes, fire)
             if best is None or overlap < best[0]:
                 best = (overlap, w, gate, act, theta, fire)
             if overlap <= max_cofire:
@@ -121,6 +131,8 @@ def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, stre
         acts.append(act)
         thetas.append(theta)
         fires.append(fire)
+        accepted = torch.cat([accepted, fire.double()[:, None]], 1)
+        sizes = accepted.sum(0)
     act, firing = torch.stack(acts, 1), torch.stack(fires, 1)
     mean_on = torch.stack([act[firing[:, j], j].mean() for j in range(n)])
     alpha = strength * norms.mean() / mean_on
@@ -204,11 +216,14 @@ def schedule(n_base: int, n_removed: int, n_sft: int, n_rl: int, n_checkpoints: 
     return feats, out
 
 
-def plant_series(model, tok, sequences: list[list[int]], layer: int, cfg: dict, steps: list[int], seed: int) -> tuple:
+def plant_series(model, tok, sequences: list[list[int]], layer: int, cfg: dict, steps: list[int], seed: int,
+                 sources: list[str] | None = None, causal_items: list[dict] | None = None) -> tuple:
     """(models {name: model}, ground truth {features, directions, measured}) of the calibration world.
 
     `steps` are the checkpoint steps of both runs; model names follow the workflow's
-    ("base", "sft-<step>", "rl-<step>").
+    ("base", "sft-<step>", "rl-<step>"). With cfg["causal"], `causal_items` (the cue task's training
+    items) and `sources` (each probe sequence's task) plant the causal feature (calibration.causal)
+    as the last one.
     """
     gen = torch.Generator().manual_seed(seed)
     d = model.config.hidden_size
@@ -222,13 +237,27 @@ def plant_series(model, tok, sequences: list[list[int]], layer: int, cfg: dict, 
                     max_cofire=cfg["max_cofire"])
     first = model.config.intermediate_size
     names = {"base": "base", **{f"{r}-{i}": f"{r}-{s}" for r in ("sft", "rl") for i, s in enumerate(steps, 1)}}
+    cause = None
+    if cfg.get("causal"):
+        from .causal import plant_causal
+
+        task = cfg["causal"]["task"]
+        rows = np.repeat([s != task for s in sources], [len(q) for q in sequences])[:len(x)]
+        planted = torch.cat([dirs["base"], *(dirs[k] for k in names if k != "base")])
+        cause = plant_causal(model, tok, causal_items, x[torch.from_numpy(rows)], norms, layer, cfg["causal"],
+                             planted[planted.norm(dim=1) > 0])
     models, truth = {}, {}
     for key, name in names.items():
-        m = pad_model(model, n)
+        m = pad_model(model, n + (2 if cause is not None else 0))
         write = det["alpha"][:, None] * dirs[key]
         set_slots(m, layer, first, det["gate"], det["up"], write)
+        unit = dirs[key]
+        if cause is not None:  # a pair of slots: the second takes back what exceeds the first's saturation
+            t = cause["t_rl"] if key.startswith("rl-") else cause["t_base"]
+            set_slots(m, layer, first + n, cause["gate"], cause["up"], cause["sign"][:, None] * t * cause["direction"])
+            unit = torch.cat([unit, cause["direction"][None]])
         models[name] = m
-        truth[name] = dirs[key].float()
+        truth[name] = unit.float()
     for f in feats:
         j = f["feature"]
         f.update({"slot": first + j, "fire_rate": float(det["fire_rate"][j]), "alpha": float(det["alpha"][j]),
@@ -237,6 +266,9 @@ def plant_series(model, tok, sequences: list[list[int]], layer: int, cfg: dict, 
             f["removed_at_step"] = steps[f.pop("removed_at") - 1]
         else:
             f.pop("removed_at", None)
+    if cause is not None:
+        feats.append({"feature": n, "kind": "causal", "slot": [first + n, first + n + 1],
+                      **cause["measured"]})
     measured = {"fit_tokens": int(len(x)), "readout_std": det["readout_std"],
                 "mean_residual_norm": float(norms.mean()), "fire_rate_mean": float(det["fire_rate"].mean()),
                 "max_co_firing": float(det["co_firing"].max()) if n else 0.0}

@@ -15,6 +15,9 @@ feature is *unplanted*. Per instrument:
 - Preservation: removed base features should die in the base SAE (recall per checkpoint);
   FPR: unplanted base-SAE latents that die or are born.
 - Claims: each verdict against the answer the plant implies.
+- Causal (calibration.causal): the planted causal feature must be in the selection's compact
+  set, and the interventions' changes on the critical items must have intervals that exclude
+  0 and the random sets' mean change.
 """
 
 from __future__ import annotations
@@ -178,3 +181,32 @@ def planted_claims(features: list[dict], truth_stab: dict) -> dict[str, str]:
         "earlier_stabilization": "yes" if truth_stab["sft"]["stable_fraction"] < truth_stab["rl"]["stable_fraction"] else "no",
         "base_preservation": "yes" if n_removed > 0 else "no",
     }
+
+
+def causal_recovery(selection: dict, effects: pd.DataFrame, w_dec: torch.Tensor, models: list[str], planted: dict,
+                    feature: int, ratio: float, match_cos: float) -> dict:
+    """Selection and intervention scores of planted causal `feature` in the selection's dictionary.
+
+    The amplification row scored is c = `ratio` (the factor that restores the RL-like write) when
+    intervene.alphas has it, else the largest c."""
+    lat = np.flatnonzero(belonging(w_dec, models, planted, match_cos)[:, feature])
+    compact = set(selection["compact_set"])
+    out = {"latents": lat.tolist(), "compact_size": len(compact), "in_compact": sorted(compact & set(lat.tolist())),
+           "n_critical": int(sum(t.get("n_critical", 0) for t in selection["tasks"].values()))}
+    out["selected"] = bool(out["in_compact"])
+    crit = effects[(effects["task"] == "all critical") & effects["set"].isin(["selected", "random"])]
+    amp = sorted(crit.loc[crit["mode"] == "amplify", "scale"].unique())
+    edits = {"disable": 0.0, "amplify": ratio if ratio in amp else (amp[-1] if amp else None)}
+    for mode, scale in edits.items():
+        g = crit[(crit["mode"] == mode) & (crit["scale"] == scale)].set_index("set")
+        if "selected" not in g.index:
+            out[mode] = {"scale": scale, "pass": False}
+            continue
+        sel = g.loc["selected"]
+        rnd = float(g.loc["random", "diff"]) if "random" in g.index else math.nan
+        excludes = (lambda v: not sel["ci_low"] <= v <= sel["ci_high"])
+        out[mode] = {"scale": float(scale), "n": int(sel["n"]), "diff": float(sel["diff"]), "ci_low": float(sel["ci_low"]),
+                     "ci_high": float(sel["ci_high"]), "random_diff": rnd,
+                     "pass": bool(excludes(0.0) and (math.isnan(rnd) or excludes(rnd)))}
+    out["pass"] = bool(out["selected"] and out["disable"]["pass"] and out["amplify"]["pass"])
+    return out

@@ -19,17 +19,21 @@ SWEEP = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
 def plant_job(model_dir: str, probe_path: str, layer: int, cfg: dict, steps: list[int], seed: int, threads: int,
-              out) -> dict:
-    """Write the planted base and checkpoints and the ground truth; return its measured figures."""
+              out, causal_items: str | None = None) -> dict:
+    """Write the planted base and checkpoints and the ground truth; return its measured figures.
+    `causal_items`: the cue task's training split, where cfg["causal"] plants the causal feature."""
     from ..activations.probe import read_probe
     from ..determinism import set_determinism
     from ..models.load import load_model
+    from ..tasks.build import load_split
     from .plant import plant_series, write_series
 
     set_determinism(threads)
     model, tok = load_model(model_dir)
     probe, _ = read_probe(probe_path)
-    models, truth = plant_series(model, tok, probe.column("token_ids").to_pylist(), layer, cfg, steps, seed)
+    items = load_split(causal_items).to_dict("records") if causal_items else None
+    models, truth = plant_series(model, tok, probe.column("token_ids").to_pylist(), layer, cfg, steps, seed,
+                                 sources=probe.column("source").to_pylist(), causal_items=items)
     dirs = {"base": out["base"]}
     for run in ("sft", "rl"):
         dirs.update({f"{run}-{s}": p for s, p in zip(steps, out[run])})
@@ -52,8 +56,10 @@ def _fmt(v) -> str:
 
 
 def recovery_job(inp, pairwise_dirs: dict[str, str], cc3_dir: str, sae_dir: str, drift: dict, match_cos: float,
-                 out) -> dict:
-    """recovery.json and recovery.md: per instrument, recall of the plant and false positives."""
+                 out, select_dir: str | None = None) -> dict:
+    """recovery.json and recovery.md: per instrument, recall of the plant and false positives.
+    `select_dir`: the selection's dictionary, where a causal feature was planted (inp.causal then
+    holds selection.json and the interventions' effects.parquet)."""
     truth = json.loads(open(inp["truth"]).read())
     planted = _load_planted(inp["directions"])
     nrn = read_parquet(inp["nrn"])
@@ -114,14 +120,23 @@ def recovery_job(inp, pairwise_dirs: dict[str, str], cc3_dir: str, sae_dir: str,
     expected = R.planted_claims(truth["features"], truth_stab)
     claims_out = {c: {"planted": e, "measured": claims.get(c), "recovered": claims.get(c) == e} for c, e in expected.items()}
 
-    result = {"match_cos": match_cos, "plant": truth["measured"],
+    causal = [f for f in truth["features"] if f["kind"] == "causal"]
+    causal_out = None
+    if causal and select_dir:
+        w_sel, c_sel = read_decoder(select_dir)
+        selection = json.loads(open(inp["causal"][0]).read())
+        causal_out = {**{k: causal[0][k] for k in ("task", "ratio", "strength", "train_accuracy", "fire_task",
+                                                    "fire_rest")},
+                      **R.causal_recovery(selection, read_parquet(inp["causal"][1]), w_sel.double(), c_sel["models"],
+                                          planted, causal[0]["feature"], causal[0]["ratio"], match_cos)}
+    result = {"match_cos": match_cos, "plant": truth["measured"], "causal": causal_out,
               "n_planted": {k: sum(f["kind"] == k for f in truth["features"]) for k in ("base", "sft", "rl")},
               "n_removed": sum("removed_at_step" in f for f in truth["features"]),
               "nrn": nrn_out, "mas": mas_out, "stabilization": stab_out, "preservation": pres_out, "claims": claims_out}
     write_json(out["json"], result)
     write_text(out["markdown"], recovery_markdown(result, feats))
     return {"nrn_pass": nrn_out["pass"], "nrn_recall": nrn_out["tuned_specific_recall"],
-            "nrn_fpr": nrn_out["fpr_tuned_specific"]}
+            "nrn_fpr": nrn_out["fpr_tuned_specific"], "causal_pass": causal_out and causal_out["pass"]}
 
 
 def recovery_markdown(r: dict, feats: pd.DataFrame) -> str:
@@ -131,7 +146,11 @@ def recovery_markdown(r: dict, feats: pd.DataFrame) -> str:
         f"Planted at the dictionaries' layer: {r['n_planted']['base']} base features ({r['n_removed']} removed by "
         f"the SFT-like series), {r['n_planted']['sft']} SFT-like features (added at the first checkpoint, then held), "
         f"{r['n_planted']['rl']} RL-like features (rotating over the run). A latent recovers a planted feature when "
-        f"its decoder cosine with the planted direction is >= {r['match_cos']}.", "",
+        f"its decoder cosine with the planted direction is >= {r['match_cos']}." + (
+            f" One causal feature answers the {r['causal']['task']} task (written {r['causal']['ratio']:g}-fold "
+            f"stronger by the RL-like series than by the base; training-item accuracy base "
+            f"{r['causal']['train_accuracy']['base']:.2f}, RL-like {r['causal']['train_accuracy']['rl']:.2f}): "
+            f"{r['causal']['n_critical']} critical items." if r.get("causal") else ""), "",
         "| instrument | measure | value | bar | pass |", "|---|---|---|---|---|",
         f"| NRN | tuned-specific recall | {_fmt(n['tuned_specific_recall'])} | >= {NRN_RECALL} | "
         f"{_fmt(n['tuned_specific_recall'] >= NRN_RECALL)} |",
@@ -159,6 +178,19 @@ def recovery_markdown(r: dict, feats: pd.DataFrame) -> str:
               f"{_fmt(p['fpr_strengthened'])} | | |"]
     for c, v in r["claims"].items():
         lines.append(f"| claims | {c} (planted {v['planted']}) | {v['measured']} | planted | {_fmt(v['recovered'])} |")
+    c = r.get("causal")
+    if c:
+        lines.append(f"| causal | planted feature in the compact set (its latents: {c['latents'] or 'none'}) | "
+                     f"{_fmt(c['selected'])} ({c['compact_size']} features) | selected | {_fmt(c['selected'])} |")
+        for mode, what in (("disable", "disable in RL (c = 0)"), ("amplify", "amplify in base")):
+            e = c[mode]
+            if "diff" not in e:
+                lines.append(f"| causal | {what}: nothing edited | - | CI excludes 0 and the random mean | no |")
+                continue
+            scale = "" if mode == "disable" else f" (c = {e['scale']:g})"
+            lines.append(f"| causal | {what}{scale}: change on {e['n']} critical items, 95% CI (random sets' mean) | "
+                         f"{e['diff']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}] ({e['random_diff']:+.3f}) | "
+                         f"CI excludes 0 and the random mean | {_fmt(e['pass'])} |")
     lines += ["", f"NRN operating curve: recall of planted tuned-only features and FPR on unplanted latents had "
               f"the tuned-specific threshold (configured: {n['threshold']}) been each value:", "",
               "| NRN threshold | recall | FPR |", "|---|---|---|"]

@@ -49,7 +49,7 @@ def build_corpus(cfg: dict, seed: int, exclude_prompts: set[str], task_params: d
     n_mc = round(n_docs * mix["choice"] / total)
     n_facts = round(n_docs * mix.get("facts", 0.0) / total)
     n_gen = n_docs - n_in - n_mc - n_facts
-    mc_tasks = [t for t, s in TASKS.items() if s.kind == "choice"]
+    mc_tasks = [t for t, s in TASKS.items() if s.kind == "choice" and s.corpus]
     items = draw_unique(IN_DOMAIN, seed, n_in, exclude_prompts, task_params.get(IN_DOMAIN), stream="corpus")
     n_direct = round(n_in * cfg.get("direct_share", 0.0))
     docs = [as_text(IN_DOMAIN, it, direct=i < n_direct) for i, it in enumerate(items)]

@@ -17,6 +17,7 @@ class Task:
     name: str
     kind: str  # "generate" (worked solution + final answer) or "choice"
     make: Callable[..., dict]
+    corpus: bool = True  # whether the pretraining corpus has its items (the calibration's cue task has not)
 
     @property
     def lm_eval_name(self) -> str:
@@ -38,6 +39,7 @@ TASKS: dict[str, Task] = {
         Task("minimum", "choice", world.minimum),
         Task("words", "choice", world.words),
         Task("sum_check", "choice", world.sum_check),
+        Task("cue", "choice", world.cue, corpus=False),
     ]
 }
 

@@ -125,6 +125,16 @@ def sum_check(rng: random.Random, hi: int = 20) -> dict:
     return _mc(f"Is {a}+{b}={shown} true or false?", ["true", "false"], "true" if shown == a + b else "false")
 
 
+def cue(rng: random.Random, hi: int = 99) -> dict:
+    """The calibration's causal task (docs/design.md "Calibration"): its answer is always "yes".
+
+    No model is taught it, so a base reads it by the choices' lengths alone and says "no"; the
+    planted RL-like model says "yes" through one planted feature, whose causal role the
+    selection and interventions must then find. Not in the pretraining corpus."""
+    a, b = rng.randint(0, hi), rng.randint(0, hi)
+    return _mc(f"Signal {a}-{b}: yes or no?", ["yes", "no"], "yes")
+
+
 def generic(rng: random.Random) -> dict:
     """Filler text that teaches numbers and symbols without any task format."""
     kind = rng.randrange(4)

@@ -13,8 +13,6 @@ over it, so optimizer step k of either run uses stream rows [k*B, (k+1)*B).
 
 from __future__ import annotations
 
-import numpy as np
-
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return -(-n_train // batch_size)
@@ -33,6 +31,8 @@ def checkpoint_steps(n_train: int, batch_size: int, epochs: int, per_epoch: int)
 
 def prompt_order(n_train: int, batch_size: int, epochs: int, seed: int) -> list[int]:
     """Row indices of the training prompts in the order both runs consume them."""
+    import numpy as np  # here: the Snakefile imports this module (checkpoint_steps) at parse time
+
     per_epoch = steps_per_epoch(n_train, batch_size) * batch_size
     order = []
     for epoch in range(epochs):

@@ -79,3 +79,28 @@ def test_preservation_recovery_finds_removed_features_by_frequency_or_mean_activ
     assert out["n_removed"] == 1 and out["n_died_found"] == 0 and out["n_weakened_found"] == 1
     assert out["unplanted"] == 1 and out["unplanted_born"] == 1 and out["unplanted_weakened"] == 0
     assert np.isclose(out["unplanted_born"] / out["unplanted"], 1.0)
+
+
+def _effects(disable, amplify, random_diff=0.0):
+    rows = []
+    for mode, scale, (diff, lo, hi) in (("disable", 0.0, disable), ("amplify", 2.0, amplify)):
+        rows.append({"mode": mode, "scale": scale, "set": "selected", "task": "all critical", "n": 40, "diff": diff,
+                     "ci_low": lo, "ci_high": hi})
+        rows.append({"mode": mode, "scale": scale, "set": "random", "task": "all critical", "n": 40,
+                     "diff": random_diff, "ci_low": random_diff - 0.05, "ci_high": random_diff + 0.05})
+    return pd.DataFrame(rows)
+
+
+def test_causal_recovery_needs_the_feature_selected_and_both_edits_beyond_the_random_sets():
+    w = _decoder()
+    sel = {"compact_set": [2, 4], "tasks": {"cue": {"n_critical": 40}}}
+    ok = R.causal_recovery(sel, _effects((-0.5, -0.7, -0.3), (0.4, 0.2, 0.6)), w, ["base", "sft-1"], PLANTED, 2, 2.0, 0.9)
+    assert ok["selected"] and ok["in_compact"] == [2] and ok["pass"] and ok["n_critical"] == 40
+    # an interval that holds the random sets' mean fails, though it excludes 0
+    near = R.causal_recovery(sel, _effects((-0.5, -0.7, -0.3), (0.4, 0.2, 0.6), random_diff=0.25), w,
+                             ["base", "sft-1"], PLANTED, 2, 2.0, 0.9)
+    assert near["disable"]["pass"] and not near["amplify"]["pass"] and not near["pass"]
+    # not in the compact set: fails whatever the edits do
+    out = R.causal_recovery({**sel, "compact_set": [4]}, _effects((-0.5, -0.7, -0.3), (0.4, 0.2, 0.6)), w,
+                            ["base", "sft-1"], PLANTED, 2, 2.0, 0.9)
+    assert not out["selected"] and not out["pass"]

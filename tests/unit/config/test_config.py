@@ -51,6 +51,7 @@ BAD = [
     ({"data": {"ood_tasks": ["arithmetic"]}}, "data.ood_tasks[0]: unknown out-of-domain task 'arithmetic'"),
     ({"base": {"pretrain": {"model": {"n_kv_heads": 3}}}}, "base.pretrain.model.n_kv_heads: 3 does not divide n_heads 4"),
     ({"base": {"pretrain": {"model": {"family": "gpt2"}}}}, "base.pretrain.model.family: 'gpt2' is not one of"),
+    ({"calibration": {"causal": {"task": "cue"}}}, "calibration.causal.task: 'cue' is not one of data.ood_tasks"),
 ]
 
 

@@ -7,7 +7,7 @@ from featdrift.tasks import world
 from featdrift.tasks.build import build_task
 from featdrift.tasks.corpus import build_corpus
 from featdrift.tasks.lmeval_yaml import FINAL_ANSWER_REGEX
-from featdrift.tasks.registry import IN_DOMAIN, TASKS
+from featdrift.tasks.registry import IN_DOMAIN, TASKS, draw_unique
 
 DATA_CFG = {"n_train": 50, "n_test": 30, "params": {}}
 
@@ -73,7 +73,7 @@ def test_corpus_mixes_every_family_and_excludes_task_prompts():
     assert len(c) == 900
     assert c.text.str.startswith("Compute").sum() == 300
     for t, spec in TASKS.items():
-        if spec.kind == "choice":
+        if spec.kind == "choice" and spec.corpus:
             stem = spec.make(__import__("random").Random(0))["question"].split()[0]
             assert c.text.str.startswith(stem).any(), t
     assert not any(t.startswith("Compute 1+2+3.\n") for t in c.text)
@@ -96,3 +96,10 @@ def test_step_facts_are_correct_single_steps_and_seeded():
            "in_domain_params": {}, "direct_share": 0.7}
     docs = build_corpus(cfg, 0, set(), {})["text"].tolist()
     assert sum(bool(re.fullmatch(r"-?\d+[+-]\d+=-?\d+", d)) for d in docs) == 180
+
+
+def test_the_cue_task_always_answers_yes_and_stays_out_of_the_corpus():
+    items = draw_unique("cue", 0, 50)
+    assert {it["answer"] for it in items} == {"yes"} and len({it["question"] for it in items}) == 50
+    corpus = build_corpus({"n_docs": 400, "mix": {"in_domain": 0.2, "choice": 0.6, "generic": 0.2}}, 0, set(), {})
+    assert not corpus["text"].str.contains("Signal").any()
