@@ -198,6 +198,8 @@ rule drift_preservation_model:
     input:
         sae=dict_files("sae-base"),
         shards=lambda wc: act_shards(wc.model, wc.layer),
+        # the base's activations on the same probe tokens: what each feature keeps on its base contexts
+        base_shards=lambda wc: act_shards("base", wc.layer),
         model=lambda wc: model_dir(wc.model),
         probe=res("probe/probe.parquet"),
     output:

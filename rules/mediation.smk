@@ -7,6 +7,12 @@ SELECT_LAYER = LAYERS[0] if SELECT["layer"] is None else SELECT["layer"]
 RL_FINAL = f"rl-{STEPS[-1]}"
 SELECT_DICT = "cc3" if SELECT["dictionary"] == "cc3" else f"cc-{RL_FINAL}"
 SELECT_DICT_DIR = res(f"dicts/{SELECT_DICT}/layer-{SELECT_LAYER}")
+# whose decoder an edit uses: disable edits RL's readout; amplify scales the base's readout, or (steer)
+# adds RL's features to the base
+EDIT_DICT_MODEL = {
+    "disable": RL_FINAL,
+    "amplify": RL_FINAL if INTERVENE["amplify"] == "steer" else "base",
+}
 OOD_TASKS = [t for t, v in EVAL_TASKS.items() if v["role"] == "ood"]
 INTERVENE_TASKS = {
     t: v for t, v in EVAL_TASKS.items() if v["role"] in INTERVENE["roles"]
@@ -68,6 +74,7 @@ rule intervene:
     input:
         selection=mediation("selection.json"),
         critical=mediation("critical.parquet"),
+        scores=mediation("scores.parquet"),
         dictionary=SELECT_DICT_DIR + "/weights.safetensors",
         model=lambda wc: model_dir(RL_FINAL if wc.mode == "disable" else "base"),
         yamls=(
@@ -96,12 +103,18 @@ rule intervene:
         runtime=120,
     params:
         dictionary=SELECT_DICT_DIR,
-        dict_model=lambda wc: RL_FINAL if wc.mode == "disable" else "base",
+        dict_model=lambda wc: EDIT_DICT_MODEL[wc.mode],
         tasks=INTERVENE_TASKS,
         include_path=None if BUILTIN else res("data/tasks"),
         eval=EVAL_RUN,
         intervene=pick(
-            INTERVENE, "alphas", "n_random", "roles", "bootstrap", "confidence"
+            INTERVENE,
+            "alphas",
+            "n_random",
+            "roles",
+            "bootstrap",
+            "confidence",
+            "amplify",
         ),
         seed=config["seed"],
         trust_remote_code=config["base"]["trust_remote_code"],

@@ -185,6 +185,7 @@ class InterveneSettings(Section):
     roles: tuple[str, ...]
     bootstrap: int
     confidence: float
+    amplify: str
     path: ClassVar[str] = "intervene"
 
 

@@ -73,9 +73,9 @@ def test_instruments_recover_the_plant(calibrated):
     # seed at this size (d 32, 256 latents: one seed says rl < sft, the other the opposite, at strengths
     # 1 and 2 alike; "yes" for plant seed 0, "mixed" for seed 1). It must never contradict the plant.
     assert c["base_preservation"]["measured"] in ("yes", "mixed"), c
-    # preservation is scored, not asserted: at this size no removed feature dies and the weakened
-    # schedule is not recovered either (the SFT-like series' added features excite the base SAE)
-    assert set(r["preservation"]["schedule_recovered"]) == {"died", "weakened"}
+    # Read on each feature's own base contexts, the removed feature dies (and weakens) at the checkpoint that
+    # removes it and not before (it kept 3.4% of its activation there; whole-probe frequency doubled).
+    assert r["preservation"]["schedule_recovered"] == {"died": True, "weakened": True}, r["preservation"]
 
 
 def test_the_planted_causal_feature_is_selected_and_disabling_it_undoes_rl(calibrated):
@@ -86,10 +86,11 @@ def test_the_planted_causal_feature_is_selected_and_disabling_it_undoes_rl(calib
     assert c["selected"], c
     # disabling the compact set in RL: its interval excludes 0 and the random sets' mean
     assert c["disable"]["pass"] and c["disable"]["diff"] < 0, c
-    # Amplifying in the base is scored, not asserted: the base's readout of the planted latent is 0 on
-    # the cue tokens at this size (its write, 1 / ratio of RL's, stays under the crosscoder's
-    # threshold), so c = 2 edits nothing. That is what recovery.md reports as a fail.
-    assert "diff" in c["amplify"], c
+    # Amplifying (by steering, the default) is scored, not asserted: at this size the compact set holds ~29
+    # latents, and the ones that are not the planted latent push the cue answer the other way, so steering
+    # the set moves nothing (the planted latent alone does; at default size the set passes: docs/design.md
+    # "Amplifying by steering"). The base's own readout of the planted latent is 0, so `readout` could not.
+    assert "diff" in c["amplify"] and c["amplify"]["edit"] == "steer", c
 
 
 def test_recovery_page_says_pass_or_fail_per_instrument(calibrated):

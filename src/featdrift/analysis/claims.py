@@ -83,7 +83,7 @@ def claims_table(nrn_summary: pd.DataFrame, stab_summary: pd.DataFrame, mas_owne
              _final(pres_summary, "sft", "fvu"), _final(pres_summary, "rl", "fvu"), "rl < sft"),
         _row("base_preservation", "base-SAE CE-loss recovered, final checkpoint",
              _final(pres_summary, "sft", "ce_recovered"), _final(pres_summary, "rl", "ce_recovered"), "rl > sft"),
-        _row("base_preservation", f"base-SAE features died + born (drop > {p.drop}), final checkpoint",
+        _row("base_preservation", f"base-SAE features died + born (on their contexts, drop > {p.drop}), final checkpoint",
              _final(pres_summary, "sft", "n_died") + _final(pres_summary, "sft", "n_born"),
              _final(pres_summary, "rl", "n_died") + _final(pres_summary, "rl", "n_born"), "rl < sft"),
     ]

@@ -123,8 +123,10 @@ def mas_job(dict_dir, shards: dict[str, list[str]], rows: dict, cfg: dict, threa
 
 
 def preservation_model_job(dict_dir, shards: list[str], model_dir, probe, holdout_every: int, max_tokens: int,
-                           ce_sequences: int, threads: int, out, trust_remote_code: bool = False) -> dict:
-    """The base SAE on one model's activations: per-feature frequency and mean activation, FVU and CE recovered.
+                           ce_sequences: int, threads: int, out, trust_remote_code: bool = False,
+                           base_shards: list[str] | None = None) -> dict:
+    """The base SAE on one model's activations: per-feature frequency and mean activation, FVU and CE recovered,
+    and (with `base_shards`, the base model's shards of the same probe) what each feature keeps on its base contexts.
 
     FVU and frequencies use the held-out probe sequences (every holdout_every-th), at most max_tokens rows,
     as the dictionary stage's own metrics do; CE-loss recovered splices the SAE's reconstruction into the
@@ -136,10 +138,12 @@ def preservation_model_job(dict_dir, shards: list[str], model_dir, probe, holdou
     D, c = load_dictionary(dict_dir)
     if D.M != 1:
         raise ValueError(f"{dict_dir}: preservation needs a single-model SAE, this dictionary has models {c['models']}")
-    store = ActivationStore([shards])
-    D.check_fits(store.d_model, store.models[0])  # name the checkpoint, not the SAE's own model
+    paired = base_shards is not None and list(map(str, base_shards)) != list(map(str, shards))
+    store = ActivationStore([base_shards, shards] if paired else [shards])  # rows checked to pair
+    D.check_fits(store.d_model, store.models[-1])  # name the checkpoint, not the SAE's own model
 
-    batches = (x[:, 0] for x in held_out_rows(store, holdout_every, max_tokens))
+    rows = held_out_rows(store, holdout_every, max_tokens)
+    batches = ((x[:, 1], x[:, 0]) for x in rows) if paired else ((x[:, 0], None) for x in rows)
     features, metrics = model_stats(batches, lambda x: D.encode_model(0, x), lambda f: D.decode_model(0, f), D.n)
     if ce_sequences > 0:
         ce = next(iter(ce_recovered(D, [str(model_dir)], str(probe), store.layer, holdout_every, ce_sequences,

@@ -160,10 +160,14 @@ def preservation_recovery(pres: pd.DataFrame, w_sae: torch.Tensor, planted: dict
         g = g.set_index("feature").sort_index()
         u = unplanted & (g["base_freq"].to_numpy() > 0)
         removed = np.flatnonzero(((base.norm(dim=1) > 0) & (planted[model].norm(dim=1) == 0)).numpy())
-        row = {"model": model, "run": run, "step": step, "n_removed": len(removed), "unplanted": int(u.sum())}
+        kept = np.flatnonzero(((base.norm(dim=1) > 0) & (planted[model].norm(dim=1) > 0)).numpy())
+        row = {"model": model, "run": run, "step": step, "n_removed": len(removed), "unplanted": int(u.sum()),
+               # removed features the base SAE resolved (a latent at match_cos): the others cannot be found
+               "n_removed_resolved": sum(bool(bel[:, j].any()) for j in removed)}
         for col in ("died", "weakened"):
             mask = g[col].to_numpy()
             row[f"n_{col}_found"] = sum(bool(mask[bel[:, j]].any()) for j in removed)
+            row[f"n_kept_{col}"] = sum(bool(mask[bel[:, j]].any()) for j in kept)  # before their removal: wrong
             row[f"unplanted_{col}"] = int(mask[u].sum())
         for col in ("born", "strengthened"):
             row[f"unplanted_{col}"] = int(g[col].to_numpy()[u].sum())
@@ -205,7 +209,8 @@ def causal_recovery(selection: dict, effects: pd.DataFrame, w_dec: torch.Tensor,
         sel = g.loc["selected"]
         rnd = float(g.loc["random", "diff"]) if "random" in g.index else math.nan
         excludes = (lambda v: not sel["ci_low"] <= v <= sel["ci_high"])
-        out[mode] = {"scale": float(scale), "n": int(sel["n"]), "diff": float(sel["diff"]), "ci_low": float(sel["ci_low"]),
+        out[mode] = {"scale": float(scale), "edit": str(sel.get("edit", "readout")), "n": int(sel["n"]),
+                     "diff": float(sel["diff"]), "ci_low": float(sel["ci_low"]),
                      "ci_high": float(sel["ci_high"]), "random_diff": rnd,
                      "pass": bool(excludes(0.0) and (math.isnan(rnd) or excludes(rnd)))}
     out["pass"] = bool(out["selected"] and out["disable"]["pass"] and out["amplify"]["pass"])

@@ -10,6 +10,7 @@ import torch
 
 from ..analysis.decoders import read_decoder
 from ..io import read_parquet, write_json, write_text
+from ..mediation.effects import edit_label
 from . import recovery as R
 
 # The acceptance bar of the NRN instrument (issue 13): recall and false-positive rate.
@@ -112,9 +113,14 @@ def recovery_job(inp, pairwise_dirs: dict[str, str], cc3_dir: str, sae_dir: str,
                 if len(removed) else math.nan for c in ("died", "weakened")}
     pres_out.update({f"fpr_{c}": float(pres[f"unplanted_{c}"].sum() / n_un)
                      for c in ("died", "born", "weakened", "strengthened")})
-    pres_out["schedule"] = pres[["model", "n_removed", "n_died_found", "n_weakened_found"]].to_dict("records")
-    pres_out["schedule_recovered"] = {c: bool((pres["n_removed"] == pres[f"n_{c}_found"]).all())
-                                      for c in ("died", "weakened")}
+    pres_out["schedule"] = pres[["model", "n_removed", "n_removed_resolved", "n_died_found", "n_weakened_found",
+                                 "n_kept_died", "n_kept_weakened"]].to_dict("records")
+    # recovered: every removed feature found from its removal on, and no planted base feature found before it
+    pres_out["schedule_recovered"] = {c: bool(((pres["n_removed"] == pres[f"n_{c}_found"])
+                                               & (pres[f"n_kept_{c}"] == 0)).all()) for c in ("died", "weakened")}
+    pres_out["schedule_recovered_resolved"] = {c: bool(((pres["n_removed_resolved"] == pres[f"n_{c}_found"])
+                                                        & (pres[f"n_kept_{c}"] == 0)).all()) for c in ("died", "weakened")}
+    pres_out["removed_resolved"] = int(removed["n_removed_resolved"].max()) if len(removed) else 0
 
     claims = read_parquet(inp["claims"]).drop_duplicates("claim").set_index("claim")["verdict"].to_dict()
     expected = R.planted_claims(truth["features"], truth_stab)
@@ -169,10 +175,13 @@ def recovery_markdown(r: dict, feats: pd.DataFrame) -> str:
     for run, s in r["stabilization"].items():
         lines.append(f"| stabilization | {run} stable step (planted {s['planted_stable_step']}) | "
                      f"{s['measured_stable_step']} | planted | {_fmt(s['recovered'])} |")
-    lines += [f"| preservation | removed features that die (frequency), every checkpoint | {_fmt(p['died_recall'])} | "
+    lines += [f"| preservation | removed features that die on their contexts, every checkpoint | {_fmt(p['died_recall'])} | "
               f"planted schedule | {_fmt(p['schedule_recovered']['died'])} |",
-              f"| preservation | removed features that weaken (mean activation), every checkpoint | "
+              f"| preservation | removed features that weaken on their contexts, every checkpoint | "
               f"{_fmt(p['weakened_recall'])} | planted schedule | {_fmt(p['schedule_recovered']['weakened'])} |",
+              f"| preservation | the same, of the {p['removed_resolved']} removed features the base SAE resolves "
+              f"(a latent at cosine >= {r['match_cos']}): die / weaken on schedule | "
+              f"{_fmt(p['schedule_recovered_resolved']['died'])} / {_fmt(p['schedule_recovered_resolved']['weakened'])} | | |",
               f"| preservation | unplanted latents that die / are born | {_fmt(p['fpr_died'])} / {_fmt(p['fpr_born'])} | | |",
               f"| preservation | unplanted latents that weaken / strengthen | {_fmt(p['fpr_weakened'])} / "
               f"{_fmt(p['fpr_strengthened'])} | | |"]
@@ -182,13 +191,13 @@ def recovery_markdown(r: dict, feats: pd.DataFrame) -> str:
     if c:
         lines.append(f"| causal | planted feature in the compact set (its latents: {c['latents'] or 'none'}) | "
                      f"{_fmt(c['selected'])} ({c['compact_size']} features) | selected | {_fmt(c['selected'])} |")
-        for mode, what in (("disable", "disable in RL (c = 0)"), ("amplify", "amplify in base")):
+        for mode in ("disable", "amplify"):
             e = c[mode]
             if "diff" not in e:
-                lines.append(f"| causal | {what}: nothing edited | - | CI excludes 0 and the random mean | no |")
+                lines.append(f"| causal | {mode}: nothing edited | - | CI excludes 0 and the random mean | no |")
                 continue
-            scale = "" if mode == "disable" else f" (c = {e['scale']:g})"
-            lines.append(f"| causal | {what}{scale}: change on {e['n']} critical items, 95% CI (random sets' mean) | "
+            what = edit_label(mode, e["scale"], e.get("edit", "readout"))
+            lines.append(f"| causal | {what}: change on {e['n']} critical items, 95% CI (random sets' mean) | "
                          f"{e['diff']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}] ({e['random_diff']:+.3f}) | "
                          f"CI excludes 0 and the random mean | {_fmt(e['pass'])} |")
     lines += ["", f"NRN operating curve: recall of planted tuned-only features and FPR on unplanted latents had "

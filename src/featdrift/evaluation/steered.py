@@ -3,8 +3,10 @@
 The edit is the delta form x' = x + sum_{k in S} (c - 1) f_k^m(x) W_dec,k^m, applied by a
 forward hook on the dictionary's block to every position of every forward pass (prompt
 and generated tokens). The reconstruction error is untouched: only the chosen features'
-own decoder contributions are scaled. The hook is registered only for the duration of
-each model call, so nothing stays attached to the model between or after evaluations.
+own decoder contributions are scaled. With `magnitudes` a_k the edit is a fixed steering
+vector instead, x' = x + c sum_{k in S} a_k W_dec,k^m, which can add a feature that the edited
+model's own readout never sees (intervene.amplify: steer). The hook is registered only for the
+duration of each model call, so nothing stays attached to the model between or after evaluations.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ MODEL_NAME = "featdrift-steered"
 
 
 class FeatureEdit:
-    """The delta edit of features S of model m's readout, in raw activation units."""
+    """The delta edit of features S of model m's readout, in raw activation units; with `magnitudes`
+    (one per feature, in the dictionary's units) the steering vector c sum_k a_k W_dec,k^m."""
 
-    def __init__(self, D: Dictionary, model: int | str, features, c: float, name: str = "dictionary"):
+    def __init__(self, D: Dictionary, model: int | str, features, c: float, name: str = "dictionary",
+                 magnitudes=None):
         feats = [int(k) for k in features]
         bad = [k for k in feats if not 0 <= k < D.n]
         if bad:
             raise ValueError(f"{name}: feature id {bad[0]} out of range (the dictionary has {D.n} latents)")
+        if magnitudes is not None and len(magnitudes) != len(feats):
+            raise ValueError(f"{name}: {len(magnitudes)} magnitudes for {len(feats)} features")
         m = D.model_index(model)
         idx = torch.tensor(feats, dtype=torch.long)
         with torch.no_grad():
@@ -40,6 +46,8 @@ class FeatureEdit:
         self.full = None if D.architecture.elementwise_readout else (D, m, idx)
         self.threshold = None if self.full else D.readout_threshold(m)  # None: a ReLU readout
         self.features, self.c, self.name = feats, float(c), name
+        self.vector = None if magnitudes is None else (
+            (float(c) * torch.as_tensor([float(a) for a in magnitudes], dtype=torch.float32)) @ self.W_dec)
 
     def readout(self, x: torch.Tensor) -> torch.Tensor:
         """f_S^m(x): (..., d) -> (..., |S|), the per-model readout restricted to S."""
@@ -51,6 +59,8 @@ class FeatureEdit:
         return torch.relu(pre) if self.threshold is None else pre * (pre > self.threshold)
 
     def delta(self, x: torch.Tensor) -> torch.Tensor:
+        if self.vector is not None:
+            return self.vector.to(x.device).expand(x.shape)
         return ((self.c - 1.0) * self.readout(x)) @ self.W_dec
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
@@ -64,23 +74,24 @@ def edit_hook(model, layer: int, edit: FeatureEdit):
     return block_hook(model, layer, edit.apply, name=edit.name)
 
 
-def _feature_list(features) -> list[int]:
-    if features is None or features == "":
+def _number_list(values, kind=int) -> list:
+    if values is None or values == "":
         return []
-    if isinstance(features, str):  # from an lm-eval model_args string: "3|17|42"
-        return [int(k) for k in features.split("|") if k]
-    if isinstance(features, int):
-        return [features]
-    return [int(k) for k in features]
+    if isinstance(values, str):  # from an lm-eval model_args string: "3|17|42"
+        return [kind(k) for k in values.split("|") if k]
+    if isinstance(values, (int, float)):
+        return [kind(values)]
+    return [kind(k) for k in values]
 
 
 @register_model(MODEL_NAME)
 class SteeredHFLM(HFLM):
     """HFLM plus a feature edit: `dictionary` (path or Dictionary), `dict_model` (whose readout),
-    `features` (ids, or "a|b|c" in model_args), `scale` (c: 0 disables, alpha amplifies)."""
+    `features` (ids, or "a|b|c" in model_args), `scale` (c: 0 disables, alpha amplifies),
+    `magnitudes` (a_k per feature, "a|b|c" in model_args: a fixed steering vector instead of the readout)."""
 
     def __init__(self, pretrained, dictionary=None, dict_model=None, features=None, scale: float = 1.0,
-                 layer: int | None = None, **kwargs):
+                 layer: int | None = None, magnitudes=None, **kwargs):
         if isinstance(pretrained, (str, Path)):
             from ..models.load import load_model  # safetensors only, trust_remote_code off
 
@@ -97,7 +108,8 @@ class SteeredHFLM(HFLM):
             dictionary, _ = load_dictionary(dictionary)
         if dict_model is None:
             dict_model = 0
-        self.edit = FeatureEdit(dictionary, dict_model, _feature_list(features), float(scale), name=label)
+        self.edit = FeatureEdit(dictionary, dict_model, _number_list(features), float(scale), name=label,
+                                magnitudes=None if magnitudes is None else _number_list(magnitudes, float))
         dictionary.check_fits(self.model.config.hidden_size, name)
         self.edit_layer = int(dictionary.cfg["layer"] if layer is None else layer)
 

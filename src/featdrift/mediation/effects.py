@@ -97,6 +97,18 @@ def _fmt(r) -> str:
     return f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
 
 
+def edit_label(mode: str, scale: float, edit: str = "readout") -> str:
+    if mode == "disable":
+        return "disable in RL (c = 0)"
+    if edit == "steer":
+        return f"steer base by RL's features (c = {scale:g})"
+    return f"amplify in base (c = {scale:g})"
+
+
+def _edit_of(g: pd.DataFrame) -> str:
+    return str(g["edit"].iloc[0]) if "edit" in g and len(g) else "readout"
+
+
 def markdown(effects: pd.DataFrame, confidence: float) -> str:
     h = headline(effects)
     lines = [f"Power: 'detectable' is the smallest accuracy change the selected set's {confidence:.0%} interval "
@@ -108,7 +120,7 @@ def markdown(effects: pd.DataFrame, confidence: float) -> str:
     for (mode, scale, task), g in h.groupby(["mode", "scale", "task"], sort=False):
         sel = g[g["set"] == "selected"]
         rnd = g[g["set"] == "random"]
-        edit = "disable in RL (c = 0)" if mode == "disable" else f"amplify in base (c = {scale:g})"
+        edit = edit_label(mode, scale, _edit_of(g))
         ref = sel if len(sel) else rnd
         lines.append(f"| {edit} | {task} | {int(ref['n'].iloc[0])} | {ref['acc_unedited'].iloc[0]:.3f} | "
                      f"{_fmt(sel.iloc[0]) if len(sel) else '-'} | "
@@ -138,8 +150,7 @@ def plot_effects(effects: pd.DataFrame, path, confidence: float = 0.95) -> None:
                    label="selected set" if set_ == "selected" else "random sets (mean)")
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(x, [s.replace("all ", "") for s in subs], rotation=20)
-        ax.set_title("disable in RL (c = 0)" if mode == "disable" else f"amplify in base (c = {scale:g})",
-                     fontsize="medium")
+        ax.set_title(edit_label(mode, scale, _edit_of(g)), fontsize="medium")
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize="small")
     axes[0][0].set_ylabel(f"accuracy change ({confidence:.0%} CI)")

@@ -1,6 +1,8 @@
 """Evaluation of edited models: the compact set and random controls of the same size, in one job per mode.
 
-disable: the RL model with c = 0; amplify: the base model with c = alpha for every alpha.
+disable: the RL model with c = 0; amplify: the base model with c = alpha for every alpha, either scaling the
+base's own readout of the set (intervene.amplify: readout) or adding the steering vector
+c sum_k a_k W_dec,k^RL with a_k the RL model's mean pooled readout on the critical prompts (steer).
 Each job loads its model once and runs lm-eval once per condition through `featdrift-steered`;
 the unedited condition (c = 1, no features) runs through the same code path as the reference.
 """
@@ -29,13 +31,26 @@ def random_sets(selected: list[int], pool: list[int], n_draws: int, seed: int) -
             for i in range(n_draws)]
 
 
-def conditions(mode: str, selected: list[int], controls: list[list[int]], alphas: list[float]) -> list[dict]:
+def conditions(mode: str, selected: list[int], controls: list[list[int]], alphas: list[float],
+               magnitudes: dict[int, float] | None = None) -> list[dict]:
+    """The unedited reference, then per scale the selected set and the random sets. With `magnitudes`
+    (feature -> a_k) every edited condition carries its features' a_k: a steering vector, not a readout scale."""
     scales = [0.0] if mode == "disable" else [float(a) for a in alphas]
-    out = [{"set": "none", "draw": -1, "scale": 1.0, "features": []}]
+    mags = (lambda f: None) if magnitudes is None else (lambda f: [float(magnitudes[k]) for k in f])
+    out = [{"set": "none", "draw": -1, "scale": 1.0, "features": [], "magnitudes": None}]
     for c in scales:
-        out.append({"set": "selected", "draw": -1, "scale": c, "features": list(selected)})
-        out += [{"set": "random", "draw": i, "scale": c, "features": f} for i, f in enumerate(controls)]
+        out.append({"set": "selected", "draw": -1, "scale": c, "features": list(selected), "magnitudes": mags(selected)})
+        out += [{"set": "random", "draw": i, "scale": c, "features": f, "magnitudes": mags(f)}
+                for i, f in enumerate(controls)]
     return out
+
+
+def steering_magnitudes(scores: pd.DataFrame) -> dict[int, float]:
+    """a_k: the RL model's pooled readout of feature k on the critical prompts, averaged over the
+    selection tasks (scores.parquet's fbar_rl, one row per task and feature)."""
+    if scores.empty:
+        return {}
+    return {int(k): float(v) for k, v in scores.groupby("feature")["fbar_rl"].mean().items()}
 
 
 def run_conditions(model_path: str, dict_path: str, dict_model: str, conds: list[dict], tasks: dict[str, dict],
@@ -53,7 +68,8 @@ def run_conditions(model_path: str, dict_path: str, dict_model: str, conds: list
     frames = []
     for cond in tqdm(conds, desc=f"interventions on {model_path}", mininterval=5):
         lm = SteeredHFLM(model, dictionary=D, dict_model=dict_model, features=cond["features"], scale=cond["scale"],
-                         tokenizer=tok, batch_size=eval_cfg.batch_size, device=eval_cfg.device)
+                         magnitudes=cond.get("magnitudes"), tokenizer=tok, batch_size=eval_cfg.batch_size,
+                         device=eval_cfg.device)
         _, samples = run_lm_eval(lm, list(by_lm), include_path, limit=eval_cfg.limit, seed=seed,
                                  gen_kwargs=eval_cfg.gen_kwargs)
         frames.append(pd.DataFrame({"set": cond["set"], "draw": cond["draw"], "scale": cond["scale"],

@@ -47,27 +47,33 @@ def select_job(inp, models: dict[str, str], ood_tasks: list[str], layer: int, cf
 
 def intervene_job(mode: str, inp, dict_model: str, tasks: dict[str, dict], include_path, eval_cfg: EvalSettings | dict,
                   cfg: InterveneSettings | dict, seed: int, threads: int, out, trust_remote_code: bool = False) -> dict:
-    """mode disable: the RL model, c = 0; amplify: the base model, c = every alpha."""
+    """mode disable: the RL model, c = 0; amplify: the base model, c = every alpha, on its own readout or
+    (intervene.amplify: steer) by RL's steering vector, with `dict_model` the RL model and `inp.scores` read."""
     import torch
 
-    from .intervene import conditions, random_sets, run_conditions
+    from .intervene import conditions, random_sets, run_conditions, steering_magnitudes
 
     cfg, eval_cfg = InterveneSettings.of(cfg), EvalSettings.of(eval_cfg)
     torch.set_num_threads(threads)
     sel = json.loads(open(inp.selection).read())
     selected = sel["compact_set"]
-    pool = sel["active"]["rl" if mode == "disable" else "base"]
+    steer = mode == "amplify" and cfg.amplify == "steer"
+    pool = sel["active"]["rl" if mode == "disable" or steer else "base"]
     controls = random_sets(selected, pool, cfg.n_random, seed) if selected else []
-    conds = conditions(mode, selected, controls, cfg.alphas) if selected else conditions(mode, [], [], [])[:1]
+    mags = steering_magnitudes(read_parquet(inp.scores)) if steer else None
+    conds = conditions(mode, selected, controls, cfg.alphas, mags) if selected else conditions(mode, [], [], [])[:1]
     samples = run_conditions(inp.model, inp.dictionary, dict_model, conds, tasks, include_path, eval_cfg, seed,
                              trust_remote_code)
     critical = read_parquet(inp.critical)
     effects = effects_table(samples, tasks, critical, cfg.roles, mode, cfg.bootstrap, cfg.confidence, seed)
-    write_parquet(out.samples, samples, metadata={"mode": mode, "dict_model": dict_model})
-    write_parquet(out.effects, effects)
-    write_json(out.sets, {"mode": mode, "selected": selected, "random": controls,
-                          "scales": sorted({c["scale"] for c in conds})})
-    return {"conditions": len(conds), "n_selected": len(selected)}
+    write_parquet(out.samples, samples, metadata={"mode": mode, "dict_model": dict_model,
+                                                  "edit": "steer" if steer else "readout"})
+    write_parquet(out.effects, effects.assign(edit="steer" if steer else "readout"))
+    write_json(out.sets, {"mode": mode, "edit": "steer" if steer else "readout", "selected": selected,
+                          "random": controls, "scales": sorted({c["scale"] for c in conds}),
+                          "magnitudes": None if mags is None else {str(k): mags[k] for k in
+                                                                   sorted(set(selected).union(*map(set, controls)))}})
+    return {"conditions": len(conds), "n_selected": len(selected), "edit": "steer" if steer else "readout"}
 
 
 def effects_job(effect_files: list[str], confidence: float, out) -> pd.DataFrame:

@@ -69,7 +69,7 @@ def test_true_stabilization_follows_the_planted_directions():
     assert claims == {"more_tuned_specific": "yes", "earlier_stabilization": "yes", "base_preservation": "yes"}
 
 
-def test_preservation_recovery_finds_removed_features_by_frequency_or_mean_activation():
+def test_preservation_recovery_finds_removed_features_and_kept_ones_that_changed():
     w_sae = torch.zeros(1, 3, D, dtype=torch.float64)
     w_sae[0, 0, 0] = w_sae[0, 1, 1] = w_sae[0, 2, 7] = 1.0  # latents of features 0, 1 and one unplanted
     pres = pd.DataFrame({"model": "sft-1", "run": "sft", "feature": [0, 1, 2], "base_freq": [0.1, 0.1, 0.1],
@@ -77,8 +77,15 @@ def test_preservation_recovery_finds_removed_features_by_frequency_or_mean_activ
                          "weakened": [False, True, False], "strengthened": [False, False, False]})
     out = R.preservation_recovery(pres, w_sae, PLANTED, 0.9).iloc[0]
     assert out["n_removed"] == 1 and out["n_died_found"] == 0 and out["n_weakened_found"] == 1
+    assert out["n_removed_resolved"] == 1 and out["n_kept_died"] == 0 and out["n_kept_weakened"] == 0
     assert out["unplanted"] == 1 and out["unplanted_born"] == 1 and out["unplanted_weakened"] == 0
     assert np.isclose(out["unplanted_born"] / out["unplanted"], 1.0)
+    # feature 0 is still written by sft-1: its latent weakening there is off schedule
+    pres.loc[0, "weakened"] = True
+    assert R.preservation_recovery(pres, w_sae, PLANTED, 0.9).iloc[0]["n_kept_weakened"] == 1
+    # a removed feature without a latent at match_cos is not resolved, so it cannot be found
+    w_sae[0, 1, 1], w_sae[0, 1, 2] = 0.6, 0.8
+    assert R.preservation_recovery(pres, w_sae, PLANTED, 0.9).iloc[0]["n_removed_resolved"] == 0
 
 
 def _effects(disable, amplify, random_diff=0.0):

@@ -13,7 +13,7 @@ from featdrift.analysis.claims import claims_markdown, claims_over_seeds, claims
 from featdrift.analysis.decoders import decoder_norms, read_decoder
 from featdrift.analysis.mas import mas_table, owner_counts
 from featdrift.analysis.nrn import nrn_features, nrn_summary, nrn_table
-from featdrift.analysis.preservation import born_died, model_stats, preservation_tables
+from featdrift.analysis.preservation import context_changes, model_stats, preservation_tables
 from featdrift.analysis.seed_match import match_rate, seed_match_table
 from featdrift.analysis.stabilization import match, overlap, stabilization_summary, stabilization_table
 from featdrift.config import ConfigError
@@ -166,32 +166,54 @@ def test_base_sae_statistics_on_known_dictionary():
     x = torch.tensor([[1.0, 0, 0, 0], [0, 2.0, 0, 0], [3.0, 0, 0, 0], [0, 0, -1.0, 0]])
     enc = lambda x: torch.relu(torch.cat([x, -x], dim=-1))
     dec = lambda f: f[:, :d] - f[:, d:]
-    feats, m = model_stats([x[:2], x[2:]], enc, dec, n_latents=2 * d)
+    feats, m = model_stats([(x[:2], None), (x[2:], None)], enc, dec, n_latents=2 * d)
     assert m["n_tokens"] == 4 and m["fvu"] == pytest.approx(0.0)
     assert feats["freq"].tolist() == [0.5, 0.25, 0, 0, 0, 0, 0.25, 0]
     assert feats.loc[0, "mean_act"] == pytest.approx(1.0) and feats.loc[0, "mean_act_active"] == pytest.approx(2.0)
+    # the base against itself keeps everything; a feature that never fires has neither ratio
+    assert feats.loc[0, "kept"] == 1.0 and feats.loc[0, "base_share"] == 1.0 and math.isnan(feats.loc[2, "kept"])
     # Decoding nothing leaves all the variance unexplained.
-    _, m0 = model_stats([x], enc, lambda f: torch.zeros(len(f), d) + x.mean(0), n_latents=2 * d)
+    _, m0 = model_stats([(x, None)], enc, lambda f: torch.zeros(len(f), d) + x.mean(0), n_latents=2 * d)
     assert m0["fvu"] == pytest.approx(1.0)
+
+
+def test_a_feature_that_leaves_its_contexts_dies_even_where_it_fires_as_often_elsewhere():
+    # Feature 0 fires on tokens 0-1 in the base; the checkpoint moved it to tokens 2-3 (same frequency, same
+    # mean activation: the whole-probe statistics see no change). Feature 1 keeps its contexts at a third of
+    # its activation (weakened, not dead); feature 2 appears on token 3 (born).
+    enc = lambda x: torch.relu(x)
+    dec = lambda f: f
+    base = torch.tensor([[2.0, 3.0, 0.0], [2.0, 3.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    ckpt = torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [2.0, 0.0, 0.0], [2.0, 0.0, 5.0]])
+    feats, _ = model_stats([(ckpt, base)], enc, dec, n_latents=3)
+    assert feats["freq"].tolist() == [0.5, 0.5, 0.25]
+    assert feats["kept"].tolist()[:2] == pytest.approx([0.0, 1 / 3]) and math.isnan(feats.loc[2, "kept"])
+    assert feats["base_share"].tolist() == pytest.approx([0.0, 3.0, 0.0])
+    alive = np.array([True, True, False])
+    m = context_changes(feats["kept"].to_numpy(), feats["base_share"].to_numpy(), alive,
+                        feats["freq"].to_numpy() > 0, drop=0.9, weaken=0.5)
+    assert m["died"].tolist() == [True, False, False] and m["weakened"].tolist() == [True, True, False]
+    assert m["born"].tolist() == [True, False, True] and m["strengthened"].tolist() == [True, False, True]
 
 
 def test_born_and_died(cfg):
     base = np.array([0.5, 0.5, 0.0, 0.0, 1e-6, 0.2])
     ckpt = np.array([0.04, 0.06, 0.1, 0.0, 0.0, 0.2])
-    born, died = born_died(base, ckpt, drop=0.9, min_freq=1e-4)
-    assert died.tolist() == [True, False, False, False, False, False]  # feature 4 never was alive
-    assert born.tolist() == [False, False, True, False, False, False]
+    kept = np.array([0.05, 0.2, np.nan, np.nan, 0.0, 1.0])  # feature 4 never was alive (base freq < min_freq)
+    share = np.array([1.0, 1.0, 0.0, np.nan, np.nan, 0.95])
 
-    def feats(freq):
-        return pd.DataFrame({"feature": np.arange(6), "freq": freq, "mean_act": freq, "mean_act_active": freq})
+    def feats(freq, kept, share):
+        return pd.DataFrame({"feature": np.arange(6), "freq": freq, "mean_act": freq, "mean_act_active": freq,
+                             "kept": kept, "base_share": share})
 
-    per_model = {"base": (feats(base), {"n_tokens": 100, "fvu": 0.1, "ce_recovered": 0.9}),
-                 "sft-10": (feats(ckpt), {"n_tokens": 100, "fvu": 0.5})}
+    per_model = {"base": (feats(base, np.ones(6), np.ones(6)), {"n_tokens": 100, "fvu": 0.1, "ce_recovered": 0.9}),
+                 "sft-10": (feats(ckpt, kept, share), {"n_tokens": 100, "fvu": 0.5})}
     features, summary = preservation_tables(per_model, cfg)
     s = summary.set_index("model")
     assert s.loc["sft-10", ["n_died", "n_born"]].tolist() == [1, 1] and math.isnan(s.loc["sft-10", "ce_recovered"])
     assert s.loc["base", ["n_died", "n_born"]].tolist() == [0, 0] and summary["model"].iloc[0] == "base"
     assert s.loc["sft-10", "frac_died"] == pytest.approx(1 / 3)
+    assert s.loc["sft-10", ["n_weakened", "n_strengthened"]].tolist() == [2, 1]
     assert features.groupby("model").size().tolist() == [6, 6]
 
 
@@ -386,9 +408,12 @@ def test_jobs_write_tables_plots_and_claims(tmp_path, cfg):
 
     per = {}
     for i, model in enumerate(["base", "sft-40", "rl-40"]):
-        f = pd.DataFrame({"feature": np.arange(4), "freq": [0.5, 0.5, 0.1, 0.0], "mean_act": 1.0, "mean_act_active": 1.0})
-        if model == "sft-40":
+        f = pd.DataFrame({"feature": np.arange(4), "freq": [0.5, 0.5, 0.1, 0.0], "mean_act": 1.0, "mean_act_active": 1.0,
+                          "kept": [1.0, 1.0, 1.0, np.nan], "base_share": [1.0, 1.0, 1.0, np.nan]})
+        if model == "sft-40":  # feature 0 gone from its contexts, feature 3 new
             f["freq"] = [0.0, 0.5, 0.1, 0.3]
+            f["kept"] = [0.0, 1.0, 1.0, np.nan]
+            f["base_share"] = [np.nan, 1.0, 1.0, 0.0]
         f.to_parquet(tmp_path / f"{model}.parquet")
         (tmp_path / f"{model}.json").write_text(json.dumps({"n_tokens": 10, "fvu": 0.1 * (i + 1), "ce_recovered": None}))
         per[model] = (tmp_path / f"{model}.parquet", tmp_path / f"{model}.json")
@@ -463,3 +488,13 @@ def test_preservation_model_job_with_a_saved_sae(tmp_path):
     assert f.loc[3, "freq"] == 1.0 and f.loc[7, "freq"] == 0.0
     # mean activation is in the SAE's scaled units (x * 2).
     assert f.loc[3, "mean_act"] == pytest.approx(float(2 * held[:, 3].mean()), rel=1e-5)
+    assert f.loc[3, "kept"] == pytest.approx(1.0)  # without base shards the model is its own reference
+    # Against a base whose feature 3 fires at twice the size on the same (paired) tokens: half is kept.
+    xb = x.clone()
+    xb[:, 3] *= 2
+    write_shard(tmp_path / "base-0.parquet", "base", xb, seq)
+    stage.preservation_model_job(tmp_path / "sae", [str(tmp_path / "part-0.parquet")], None, None, holdout_every=2,
+                                 max_tokens=12, ce_sequences=0, threads=1, out=out,
+                                 base_shards=[str(tmp_path / "base-0.parquet")])
+    f = pd.read_parquet(out["features"])
+    assert f.loc[3, "kept"] == pytest.approx(0.5, rel=1e-5) and f.loc[3, "base_share"] == pytest.approx(2.0, rel=1e-5)

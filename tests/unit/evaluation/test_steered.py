@@ -72,13 +72,9 @@ def test_disabling_a_feature_that_never_fires_changes_nothing(base):
     assert not torch.equal(logits(model, ids, live), logits(model, ids))
 
 
-@pytest.mark.parametrize("arch", ["batchtopk", "relu", "topk"])
-def test_disabling_a_set_subtracts_exactly_its_decoder_contributions(base, arch):
-    model, tok, _ = base
-    D = random_dictionary(model.config.hidden_size, arch=arch)
-    ids = ids_of(tok, TEXTS)
+def block_outputs(model, ids, edit) -> list[torch.Tensor]:
+    """Block LAYER's output without and with `edit` (the second hook, registered after the edit, sees it)."""
     block = decoder_layers(model)[LAYER]
-    S = [0, 3, 5, 8, 13]
     seen = []
 
     def capture(_m, _i, out):
@@ -87,11 +83,20 @@ def test_disabling_a_set_subtracts_exactly_its_decoder_contributions(base, arch)
     with torch.no_grad():
         h = block.register_forward_hook(capture)
         model(ids)
-        with edit_hook(model, LAYER, FeatureEdit(D, "rl", S, c=0.0)):
-            h2 = block.register_forward_hook(capture)  # registered after the edit: sees the edited output
+        with edit_hook(model, LAYER, edit):
+            h2 = block.register_forward_hook(capture)
             model(ids)
             h2.remove()
         h.remove()
+    return seen
+
+
+@pytest.mark.parametrize("arch", ["batchtopk", "relu", "topk"])
+def test_disabling_a_set_subtracts_exactly_its_decoder_contributions(base, arch):
+    model, tok, _ = base
+    D = random_dictionary(model.config.hidden_size, arch=arch)
+    S = [0, 3, 5, 8, 13]
+    seen = block_outputs(model, ids_of(tok, TEXTS), FeatureEdit(D, "rl", S, c=0.0))
     clean, edited = seen[0].double(), seen[-1].double()
     # Hand computation in float64, one feature at a time: f_k = sigma(s x . W_enc[:, k] + b_k), x' = x - sum f_k W_dec,k / s;
     # for topk, f_k is pre_k where k is among the token's 4 largest pre-activations (of all 48), else 0.
@@ -107,6 +112,20 @@ def test_disabling_a_set_subtracts_exactly_its_decoder_contributions(base, arch)
         expected -= f[..., None] * (D.W_dec[m][k].detach().double() / s)
     assert (expected - clean).abs().max() > 1e-3  # the set fires: the check is not vacuous
     torch.testing.assert_close(edited, expected, rtol=0, atol=1e-5)
+
+
+def test_steering_adds_c_times_the_magnitude_weighted_decoder_rows_at_every_position(base):
+    # intervene.amplify: steer. The edit ignores the model's own readout: x' = x + c sum_k a_k W_dec,k / s,
+    # the same vector at every position, so it adds features that the edited model never reads.
+    model, tok, _ = base
+    D = random_dictionary(model.config.hidden_size)
+    S, a, c = [2, 7], [0.5, 2.0], 3.0
+    seen = block_outputs(model, ids_of(tok, TEXTS), FeatureEdit(D, "rl", S, c=c, magnitudes=a))
+    s = float(D.scales[1])
+    vec = sum(c * ak * D.W_dec[1][k].detach().double() / s for k, ak in zip(S, a))
+    torch.testing.assert_close(seen[-1].double() - seen[0].double(), vec.expand_as(seen[0]), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="2 magnitudes for 1 features"):
+        FeatureEdit(D, "rl", [1], c=2.0, magnitudes=[1.0, 2.0])
 
 
 def test_feature_id_out_of_range_and_width_mismatch_are_named(base):

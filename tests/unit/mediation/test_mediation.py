@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from featdrift.mediation.effects import bootstrap_ci, effects_table
-from featdrift.mediation.intervene import conditions, random_sets
+from featdrift.mediation.intervene import conditions, random_sets, steering_magnitudes
 from featdrift.mediation.select import jaccard, task_scores
 
 
@@ -34,8 +34,15 @@ def test_random_sets_exclude_the_selection_and_are_seeded():
     assert sets == random_sets([1, 2, 3], pool=list(range(20)), n_draws=5, seed=0)
     conds = conditions("amplify", [1, 2, 3], sets, [2.0, 4.0])
     assert [c["set"] for c in conds].count("random") == 10 and conds[0] == {
-        "set": "none", "draw": -1, "scale": 1.0, "features": []}
+        "set": "none", "draw": -1, "scale": 1.0, "features": [], "magnitudes": None}
     assert {c["scale"] for c in conditions("disable", [1], sets, [2.0])} == {1.0, 0.0}
+    # steering: every edited condition carries its own features' magnitudes, in its feature order
+    mags = steering_magnitudes(pd.DataFrame({"task": ["a"] * 20 + ["b"] * 20, "feature": list(range(20)) * 2,
+                                             "fbar_rl": [0.1 * k for k in range(20)] + [0.3 * k for k in range(20)]}))
+    assert mags[5] == pytest.approx(1.0)  # mean over the tasks of 0.5 and 1.5
+    steer = conditions("amplify", [1, 2, 3], sets, [2.0], mags)
+    assert steer[0]["magnitudes"] is None and steer[1]["magnitudes"] == pytest.approx([0.2, 0.4, 0.6])
+    assert all(c["magnitudes"] == pytest.approx([0.2 * k for k in c["features"]]) for c in steer[1:])
 
 
 def test_bootstrap_interval_is_degenerate_for_a_constant_and_covers_the_mean():
