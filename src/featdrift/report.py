@@ -61,8 +61,12 @@ def summary_markdown(inp: dict, cfg: dict, dest_dir: Path) -> str:
               f"Dictionary `{sel['dictionary']}` at layer {sel['layer']}, rho = {sel['rho']}. "
               f"Compact set: **{sel['compact_size']} features** (selected in >= {sel['min_tasks']} of the "
               f"{len(used)} tasks with critical samples): {sel['compact_set']}.", "",
-              "| task | critical samples (base wrong, RL right) | selected features |", "|---|---|---|"]
-    lines += [f"| {t} | {v['n_critical']} | {v.get('n_selected', '-')} |" for t, v in sel["tasks"].items()]
+              "Reverse flips (base right, RL wrong) beside the critical samples: on a task near chance both are "
+              "churn, and the critical samples measure RL's generalization only where they clearly outnumber them.",
+              "", "| task | critical samples (base wrong, RL right) | reverse flips | selected features |",
+              "|---|---|---|---|"]
+    lines += [f"| {t} | {v['n_critical']} | {v.get('n_reverse', '-')} | {v.get('n_selected', '-')} |"
+              for t, v in sel["tasks"].items()]
     lines += ["", _img(_copy(inp["selection_plot"], dest_dir), "selection"), "",
               "## Interventions", "", Path(inp["effects"]).read_text(), "",
               _img(_copy(inp["effects_plot"], dest_dir), "interventions"), ""]

@@ -22,6 +22,9 @@ def test_select_and_intervene_on_the_tiny_config(tiny_full):
     crit = pd.read_parquet(r / "mediation/critical.parquet")
     base = pd.read_parquet(r / "eval/base/samples.parquet").set_index(["task", "doc_id"])
     assert not base.loc[list(zip(crit["task"], crit["doc_id"])), "correct"].any()  # base wrong on every critical item
+    rl = pd.read_parquet(r / f"eval/{sel['models']['rl']}/samples.parquet").set_index(["task", "doc_id"])
+    flips = base["correct"] & ~rl.loc[base.index, "correct"]
+    assert {t: v["n_reverse"] for t, v in sel["tasks"].items()} == {t: int(flips.loc[t].sum()) for t in sel["tasks"]}
     table = pd.read_parquet(r / "eval/accuracy.parquet")
     assert set(table["run"]) == {"base", "sft", "rl"} and table["accuracy"].between(0, 1).all()
     for png in ("eval/accuracy_over_steps.png", "eval/accuracy_per_task.png", "mediation/selection.png",

@@ -74,8 +74,11 @@ def plot_selection(result: dict, path) -> None:
     used = result["tasks_used"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     x = np.arange(len(tasks))
-    axes[0].bar(x - 0.2, [result["tasks"][t]["n_critical"] for t in tasks], 0.4, label="critical samples")
-    axes[0].bar(x + 0.2, [result["tasks"][t].get("n_selected", 0) for t in tasks], 0.4, label="selected features")
+    axes[0].bar(x - 0.27, [result["tasks"][t]["n_critical"] for t in tasks], 0.27,
+                label="critical samples (base wrong, RL right)")
+    axes[0].bar(x, [result["tasks"][t].get("n_reverse", 0) for t in tasks], 0.27, color="tab:grey",
+                label="reverse flips (base right, RL wrong)")
+    axes[0].bar(x + 0.27, [result["tasks"][t].get("n_selected", 0) for t in tasks], 0.27, label="selected features")
     axes[0].set_xticks(x, tasks, rotation=30)
     axes[0].set_ylabel("count")
     axes[0].set_title(f"Per task (compact set: {len(result['compact'])} features in >= {result['min_tasks']} tasks)",

@@ -25,12 +25,14 @@ def select_job(inp, models: dict[str, str], ood_tasks: list[str], layer: int, cf
 
     cfg = SelectSettings.of(cfg)
     torch.set_num_threads(threads)
-    critical = critical_samples(inp.base_samples, inp.rl_samples, ood_tasks)
+    critical, reverse = critical_samples(inp.base_samples, inp.rl_samples, ood_tasks)
     D, dcfg = load_dictionary(inp.dictionary)
     if dcfg.get("layer") != layer:
         raise ValueError(f"{inp.dictionary}: dictionary layer {dcfg.get('layer')} is not select.layer {layer}")
     loaded = {r: load_model(getattr(inp, f"{r}_model"), trust_remote_code=trust_remote_code) for r in ("base", "rl")}
     result = select(critical, ood_tasks, loaded, D, models, layer, cfg.rho, cfg.min_tasks, cfg.batch_size)
+    for task, n in reverse.items():
+        result["tasks"][task]["n_reverse"] = n
     write_parquet(out.critical, critical)
     write_parquet(out.scores, result["scores"])
     write_parquet(out.features, result["features"])

@@ -85,3 +85,17 @@ def test_detectable_change_is_the_80_percent_power_effect_and_shrinks_with_n():
     assert detectable_change(np.tile(d, 4), 0.95) < mde / 1.9
     assert detectable_change(np.zeros(50), 0.95) == 0.0
     assert np.isnan(detectable_change(np.zeros(1), 0.95))
+
+
+def test_critical_samples_and_reverse_flips(tmp_path):
+    from featdrift.io import write_parquet
+    from featdrift.mediation.critical import critical_samples
+
+    #            item:   0      1      2      3     (task a)  0     1 (task b, not a selection task)
+    base = pd.DataFrame({"task": ["a"] * 4 + ["b"] * 2, "doc_id": [0, 1, 2, 3, 0, 1], "prompt": list("pqrstu"),
+                         "correct": [False, False, True, True, False, True]})
+    rl = base[["task", "doc_id"]].assign(correct=[True, False, False, True, True, False])
+    write_parquet(tmp_path / "b.parquet", base)
+    write_parquet(tmp_path / "r.parquet", rl)
+    crit, reverse = critical_samples(tmp_path / "b.parquet", tmp_path / "r.parquet", ["a"])
+    assert crit[["task", "doc_id", "prompt"]].values.tolist() == [["a", 0, "p"]] and reverse == {"a": 1}
