@@ -115,11 +115,14 @@ def recovery_job(inp, pairwise_dirs: dict[str, str], cc3_dir: str, sae_dir: str,
                      for c in ("died", "born", "weakened", "strengthened")})
     pres_out["schedule"] = pres[["model", "n_removed", "n_removed_resolved", "n_died_found", "n_weakened_found",
                                  "n_kept_died", "n_kept_weakened"]].to_dict("records")
-    # recovered: every removed feature found from its removal on, and no planted base feature found before it
-    pres_out["schedule_recovered"] = {c: bool(((pres["n_removed"] == pres[f"n_{c}_found"])
-                                               & (pres[f"n_kept_{c}"] == 0)).all()) for c in ("died", "weakened")}
-    pres_out["schedule_recovered_resolved"] = {c: bool(((pres["n_removed_resolved"] == pres[f"n_{c}_found"])
-                                                        & (pres[f"n_kept_{c}"] == 0)).all()) for c in ("died", "weakened")}
+    # on schedule: every removed feature (of those counted in `n`) found from its removal on, and no planted
+    # base feature found before it
+    def on_schedule(n: str) -> dict[str, bool]:
+        return {c: bool(((pres[n] == pres[f"n_{c}_found"]) & (pres[f"n_kept_{c}"] == 0)).all())
+                for c in ("died", "weakened")}
+
+    pres_out["schedule_recovered"] = on_schedule("n_removed")
+    pres_out["schedule_recovered_resolved"] = on_schedule("n_removed_resolved")
     pres_out["removed_resolved"] = int(removed["n_removed_resolved"].max()) if len(removed) else 0
 
     claims = read_parquet(inp["claims"]).drop_duplicates("claim").set_index("claim")["verdict"].to_dict()

@@ -13,19 +13,14 @@ from ..io import read_parquet
 _KEY = ["task", "doc_id"]
 
 
-def _paired(base_samples: str, rl_samples: str) -> pd.DataFrame:
+def critical_samples(base_samples: str, rl_samples: str, tasks: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """(task, doc_id, prompt) of every item with base wrong and RL right, and per task the number of
+    reverse flips (base right, RL wrong), from the eval stage's samples."""
     base, rl = read_parquet(base_samples), read_parquet(rl_samples)
     both = base[_KEY + ["correct", "prompt"]].merge(rl[_KEY + ["correct"]], on=_KEY, suffixes=("_base", "_rl"),
                                                     validate="one_to_one")
     if both["prompt"].isna().any():
         raise ValueError(f"{base_samples}: samples have no prompt column; rerun the eval stage")
-    return both
-
-
-def critical_samples(base_samples: str, rl_samples: str, tasks: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
-    """(task, doc_id, prompt) of every item with base wrong and RL right, and per task the number of
-    reverse flips (base right, RL wrong), from the eval stage's samples."""
-    both = _paired(base_samples, rl_samples)
     both = both[both["task"].isin(tasks)]
     crit = both[~both["correct_base"] & both["correct_rl"]]
     rev = both[both["correct_base"] & ~both["correct_rl"]].groupby("task").size()

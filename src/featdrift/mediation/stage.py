@@ -59,23 +59,22 @@ def intervene_job(mode: str, inp, dict_model: str, tasks: dict[str, dict], inclu
     torch.set_num_threads(threads)
     sel = json.loads(open(inp.selection).read())
     selected = sel["compact_set"]
-    steer = mode == "amplify" and cfg.amplify == "steer"
-    pool = sel["active"]["rl" if mode == "disable" or steer else "base"]
+    edit = cfg.amplify if mode == "amplify" else "readout"
+    pool = sel["active"]["base" if edit == "readout" and mode == "amplify" else "rl"]
     controls = random_sets(selected, pool, cfg.n_random, seed) if selected else []
-    mags = steering_magnitudes(read_parquet(inp.scores)) if steer else None
+    mags = steering_magnitudes(read_parquet(inp.scores)) if edit == "steer" else None
     conds = conditions(mode, selected, controls, cfg.alphas, mags) if selected else conditions(mode, [], [], [])[:1]
     samples = run_conditions(inp.model, inp.dictionary, dict_model, conds, tasks, include_path, eval_cfg, seed,
                              trust_remote_code)
     critical = read_parquet(inp.critical)
     effects = effects_table(samples, tasks, critical, cfg.roles, mode, cfg.bootstrap, cfg.confidence, seed)
-    write_parquet(out.samples, samples, metadata={"mode": mode, "dict_model": dict_model,
-                                                  "edit": "steer" if steer else "readout"})
-    write_parquet(out.effects, effects.assign(edit="steer" if steer else "readout"))
-    write_json(out.sets, {"mode": mode, "edit": "steer" if steer else "readout", "selected": selected,
-                          "random": controls, "scales": sorted({c["scale"] for c in conds}),
-                          "magnitudes": None if mags is None else {str(k): mags[k] for k in
-                                                                   sorted(set(selected).union(*map(set, controls)))}})
-    return {"conditions": len(conds), "n_selected": len(selected), "edit": "steer" if steer else "readout"}
+    write_parquet(out.samples, samples, metadata={"mode": mode, "dict_model": dict_model, "edit": edit})
+    write_parquet(out.effects, effects.assign(edit=edit))
+    edited = sorted(set(selected).union(*map(set, controls)))
+    write_json(out.sets, {"mode": mode, "edit": edit, "selected": selected, "random": controls,
+                          "scales": sorted({c["scale"] for c in conds}),
+                          "magnitudes": None if mags is None else {str(k): mags[k] for k in edited}})
+    return {"conditions": len(conds), "n_selected": len(selected), "edit": edit}
 
 
 def effects_job(effect_files: list[str], confidence: float, out) -> pd.DataFrame:
