@@ -18,7 +18,7 @@ rule task_data:
     params:
         data=lambda wc: {
             "n_train": DATA["n_train"],
-            "n_test": DATA["n_test"],
+            "n_test": DATA["test_sizes"].get(wc.task, DATA["n_test"]),
             "params": {wc.task: DATA["params"].get(wc.task, {})},
             "source": DATA["source"] if wc.task == IN_DOMAIN else "synthetic",
             "dataset": DATA["dataset"] if wc.task == IN_DOMAIN else None,

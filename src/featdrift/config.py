@@ -95,9 +95,12 @@ def _check_semantics(config: dict, base_dir: Path) -> None:
             seen[name] = key
     if not data["ood_tasks"]:
         raise ConfigError("data.ood_tasks: at least one out-of-domain task is needed")
-    for name, params in data["params"].items():
-        if name not in TASKS:
-            raise ConfigError(f"data.params.{name}: unknown task {name!r}")
+    for key in ("params", "test_sizes"):
+        for name in data[key]:
+            if name not in TASKS:
+                raise ConfigError(f"data.{key}.{name}: unknown task {name!r}")
+    if IN_DOMAIN in data["test_sizes"]:
+        raise ConfigError(f"data.test_sizes.{IN_DOMAIN}: the in-domain test size is data.n_test")
     if data["source"] == "dataset" and not data.get("dataset"):
         raise ConfigError("data.dataset: required when data.source is 'dataset'")
     ds = data.get("dataset")

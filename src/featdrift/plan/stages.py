@@ -129,7 +129,7 @@ class Planner:
             from ..tasks.registry import TASKS
 
             generate = TASKS[name].kind == "generate"
-            items, choices, tokens, gen = c["data"]["n_test"], 0 if generate else 4, c["probe"]["seq_len"], c["eval"]["max_gen_toks"] if generate else 0
+            items, choices, tokens, gen = c["data"]["test_sizes"].get(name, c["data"]["n_test"]), 0 if generate else 4, c["probe"]["seq_len"], c["eval"]["max_gen_toks"] if generate else 0
         return min(items, c["eval"]["limit"] or items), choices, tokens, gen
 
     def evaluation(self, tasks: list[str]) -> tuple[float, float, float]:

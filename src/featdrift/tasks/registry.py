@@ -31,6 +31,8 @@ TASKS: dict[str, Task] = {
         Task("arithmetic", "generate", world.arithmetic),
         Task("chain", "generate", world.chain),
         Task("spelled", "generate", world.spelled),
+        Task("calculate", "generate", world.calculate),
+        Task("compute_colon", "generate", world.compute_colon),
         Task("compare", "choice", world.compare),
         Task("successor", "choice", world.successor),
         Task("predecessor", "choice", world.predecessor),

@@ -58,6 +58,23 @@ def chain(rng: random.Random, min_terms: int = 4, max_terms: int = 5, max_operan
     return _worked(f"Compute {''.join(map(str, parts))}.\n", lines, acc)
 
 
+def _reworded(rng: random.Random, lead: str, min_terms: int, max_terms: int, max_operand: int, what: str) -> dict:
+    parts, lines, acc = _chain(rng, min_terms, max_terms, max_operand, what)
+    return _worked(f"{lead} {''.join(map(str, parts))}.\n", lines, acc)
+
+
+def calculate(rng: random.Random, min_terms: int = 3, max_terms: int = 3, max_operand: int = 20) -> dict:
+    """Out of domain by wording: the in-domain chain asked with another verb ("Calculate 3+4-2."),
+    worked the same way. Never in the corpus or the training prompts, so any gain over the base is
+    the in-domain skill and answer format transferring to a prompt the tuned models never saw."""
+    return _reworded(rng, "Calculate", min_terms, max_terms, max_operand, "calculate")
+
+
+def compute_colon(rng: random.Random, min_terms: int = 3, max_terms: int = 3, max_operand: int = 20) -> dict:
+    """Out of domain by punctuation: "Compute: 3+4-2.", worked the same way (see `calculate`)."""
+    return _reworded(rng, "Compute:", min_terms, max_terms, max_operand, "compute_colon")
+
+
 OP_WORDS = {"+": "plus", "-": "minus"}
 
 
