@@ -46,33 +46,31 @@ def _worked(prompt: str, lines: list[str], result: int) -> dict:
     return {"prompt": prompt, "completion": "\n".join(lines) + f"\nAnswer: {result}.", "answer": str(result)}
 
 
+def _asked(rng: random.Random, lead: str, min_terms: int, max_terms: int, max_operand: int, what: str) -> dict:
+    parts, lines, acc = _chain(rng, min_terms, max_terms, max_operand, what)
+    return _worked(f"{lead} {''.join(map(str, parts))}.\n", lines, acc)
+
+
 def arithmetic(rng: random.Random, min_terms: int = 3, max_terms: int = 3, max_operand: int = 20) -> dict:
     """The in-domain skill: a chain of + and -, with one worked line per step."""
-    parts, lines, acc = _chain(rng, min_terms, max_terms, max_operand, "arithmetic")
-    return _worked(f"Compute {''.join(map(str, parts))}.\n", lines, acc)
+    return _asked(rng, "Compute", min_terms, max_terms, max_operand, "arithmetic")
 
 
 def chain(rng: random.Random, min_terms: int = 4, max_terms: int = 5, max_operand: int = 20) -> dict:
     """Out of domain by length: longer chains than training has, in the same worked form."""
-    parts, lines, acc = _chain(rng, min_terms, max_terms, max_operand, "chain")
-    return _worked(f"Compute {''.join(map(str, parts))}.\n", lines, acc)
-
-
-def _reworded(rng: random.Random, lead: str, min_terms: int, max_terms: int, max_operand: int, what: str) -> dict:
-    parts, lines, acc = _chain(rng, min_terms, max_terms, max_operand, what)
-    return _worked(f"{lead} {''.join(map(str, parts))}.\n", lines, acc)
+    return _asked(rng, "Compute", min_terms, max_terms, max_operand, "chain")
 
 
 def calculate(rng: random.Random, min_terms: int = 3, max_terms: int = 3, max_operand: int = 20) -> dict:
     """Out of domain by wording: the in-domain chain asked with another verb ("Calculate 3+4-2."),
     worked the same way. Never in the corpus or the training prompts, so any gain over the base is
     the in-domain skill and answer format transferring to a prompt the tuned models never saw."""
-    return _reworded(rng, "Calculate", min_terms, max_terms, max_operand, "calculate")
+    return _asked(rng, "Calculate", min_terms, max_terms, max_operand, "calculate")
 
 
 def compute_colon(rng: random.Random, min_terms: int = 3, max_terms: int = 3, max_operand: int = 20) -> dict:
     """Out of domain by punctuation: "Compute: 3+4-2.", worked the same way (see `calculate`)."""
-    return _reworded(rng, "Compute:", min_terms, max_terms, max_operand, "compute_colon")
+    return _asked(rng, "Compute:", min_terms, max_terms, max_operand, "compute_colon")
 
 
 OP_WORDS = {"+": "plus", "-": "minus"}
