@@ -7,7 +7,13 @@ feature is *unplanted*. Per instrument:
 - NRN (pairwise crosscoders): a planted feature that writes only in the checkpoint should be
   tuned-specific, one that writes only in the base (removed) base-specific, one that writes in
   both shared. Recall: planted (feature, checkpoint) pairs with a belonging latent of the expected
-  class. False-positive rate: unplanted live latents classed tuned-specific.
+  class. False-positive rate: unplanted live latents classed tuned-specific. Beside it, whether
+  the crosscoder represents a planted change at all: the best cosine of a latent's decoder
+  difference (tuned minus base) with the planted change. A weak write on contexts the base
+  already represents can be merged into one shared latent (base decoder = the context, tuned =
+  context + write): L1 on decoder norms favours that, since |c + p| <= |c| + |p|. The change is
+  then held exactly (cosine ~1) by a latent NRN calls shared, a loss of the classifier, not of
+  the dictionary.
 - MAS (three-way crosscoder): features that write only in sft-final (rl-final) should be owned
   exclusively by sft (rl); FPR: unplanted latents owned exclusively by a tuned model.
 - Stabilization: the instrument's stable step per run against the same definition applied to
@@ -52,6 +58,13 @@ def _expected_nrn(base_dir: torch.Tensor, tuned_dir: torch.Tensor) -> np.ndarray
     return exp
 
 
+def _change_cos(w: torch.Tensor, models: list[str], planted: dict, model: str) -> np.ndarray:
+    """(latents, features): cosine of each latent's decoder change (model minus base) with each planted
+    change (a feature's write in `model` minus its write in the base; 0 where they are equal)."""
+    i_b, i_t = models.index("base"), models.index(model)
+    return cosine_matrix(w[i_t] - w[i_b], planted[model] - planted["base"])
+
+
 def nrn_recovery(nrn: pd.DataFrame, decoders: dict[str, tuple[torch.Tensor, list[str]]], planted: dict,
                  strengths: list[float], match_cos: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (checkpoint, planted feature): expected class, recovered?, best cosine; per checkpoint: FPR.
@@ -70,6 +83,7 @@ def nrn_recovery(nrn: pd.DataFrame, decoders: dict[str, tuple[torch.Tensor, list
         bel = belonging(w, models, planted, match_cos)
         exp = _expected_nrn(planted["base"], planted[model])
         best = np.max([cosine_matrix(w[i], planted[m]) for i, m in enumerate(models)], axis=0)  # (latents, feats)
+        change = _change_cos(w, models, planted, model)  # (latents, feats)
         for j, e in enumerate(exp):
             if e == "silent":
                 continue
@@ -79,7 +93,9 @@ def nrn_recovery(nrn: pd.DataFrame, decoders: dict[str, tuple[torch.Tensor, list
                          "n_latents": len(lat), "classes": ",".join(sorted(set(cls[lat]))),
                          "recovered": bool((cls[lat] == e).any()), "best_cos": float(best[:, j].max()),
                          "recovered_scaled": bool(((cls[lat] == e) & kept[lat]).any()),
-                         "max_nrn": float(np.nanmax(val[lat])) if len(lat) else math.nan})
+                         "max_nrn": float(np.nanmax(val[lat])) if len(lat) else math.nan,
+                         "change_cos": float(change[:, j].max()),
+                         "change_nrn": float(val[int(change[:, j].argmax())])})
         unplanted = ~bel.any(axis=1) & (cls != "dead")
         unplanted_nrn.append(val[unplanted])
         n = int(unplanted.sum())

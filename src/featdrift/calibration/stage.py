@@ -85,8 +85,11 @@ def recovery_job(inp, pairwise_dirs: dict[str, str], cc3_dir: str, sae_dir: str,
         "per_run": {run: {"tuned_specific_recall": float(g["recovered"].mean()), "n": int(len(g))}
                     for run, g in tuned.groupby("run")},
         "per_strength": {float(s): {"tuned_specific_recall": float(g["recovered"].mean()), "n": int(len(g)),
-                                    "mean_best_cos": float(g["best_cos"].mean())}
+                                    "mean_best_cos": float(g["best_cos"].mean()),
+                                    "represented": float((g["change_cos"] >= match_cos).mean())}
                          for s, g in tuned.groupby("strength")},
+        # the dictionary holds the planted change (a latent's decoder difference at >= match_cos), whatever NRN calls it
+        "tuned_specific_represented": float((tuned["change_cos"] >= match_cos).mean()) if len(tuned) else math.nan,
         "mean_best_cos": float(feats["best_cos"].mean()),
         "threshold": drift["nrn"]["tuned_specific"],
         "sweep": sweep.to_dict("records"),
@@ -168,6 +171,8 @@ def recovery_markdown(r: dict, feats: pd.DataFrame) -> str:
         f"| NRN + latent scaling | tuned-specific recall (nu_error, nu_recon below the bar) | "
         f"{_fmt(n['tuned_specific_scaled_recall'])} | | |",
         f"| NRN + latent scaling | false-positive rate | {_fmt(n['fpr_tuned_specific_scaled'])} | | |",
+        f"| crosscoder | planted tuned-only writes held by a latent's decoder change (any NRN class) | "
+        f"{_fmt(n.get('tuned_specific_represented'))} | | |",
         f"| NRN | base-specific recall (removed features) | {_fmt(n['base_specific_recall'])} | | |",
         f"| NRN | shared recall (kept base features) | {_fmt(n['shared_recall'])} | | |",
     ]
@@ -207,14 +212,21 @@ def recovery_markdown(r: dict, feats: pd.DataFrame) -> str:
               f"the tuned-specific threshold (configured: {n['threshold']}) been each value:", "",
               "| NRN threshold | recall | FPR |", "|---|---|---|"]
     lines += [f"| {t['threshold']:g} | {_fmt(t['recall'])} | {_fmt(t['fpr'])} |" for t in n["sweep"]]
-    lines += ["", "NRN tuned-specific recall per planted strength (write norm / mean residual norm):", "",
-              "| strength | planted (feature, checkpoint) | recall | mean best cosine |", "|---|---|---|---|"]
+    lines += ["", "NRN tuned-specific recall per planted strength (write norm / mean residual norm); represented: "
+              "a latent's decoder change (tuned minus base) has cosine >= the match cosine with the planted write, "
+              "whatever class NRN gives that latent (a weak write on contexts the base represents is often held by "
+              "one shared latent whose tuned decoder adds the write):", "",
+              "| strength | planted (feature, checkpoint) | recall | represented | mean best cosine |",
+              "|---|---|---|---|---|"]
     for s, v in n["per_strength"].items():
-        lines.append(f"| {s:g} | {v['n']} | {_fmt(v['tuned_specific_recall'])} | {_fmt(v['mean_best_cos'])} |")
-    lines += ["", "Per planted feature and checkpoint (NRN):", "",
-              "| model | feature | strength | expected | latents | their classes | recovered | best cosine |",
-              "|---|---|---|---|---|---|---|---|"]
+        lines.append(f"| {s:g} | {v['n']} | {_fmt(v['tuned_specific_recall'])} | {_fmt(v.get('represented'))} | "
+                     f"{_fmt(v['mean_best_cos'])} |")
+    lines += ["", "Per planted feature and checkpoint (NRN; change: the best cosine of a latent's decoder change with "
+              "the planted change, and that latent's NRN):", "",
+              "| model | feature | strength | expected | latents | their classes | recovered | best cosine | change "
+              "cosine (NRN) |", "|---|---|---|---|---|---|---|---|---|"]
     for row in feats.itertuples():
+        change = "-" if row.expected == "shared" else f"{row.change_cos:.3f} ({row.change_nrn:.2f})"
         lines.append(f"| {row.model} | {row.feature} | {row.strength:g} | {row.expected} | {row.n_latents} | "
-                     f"{row.classes or '-'} | {_fmt(row.recovered)} | {row.best_cos:.3f} |")
+                     f"{row.classes or '-'} | {_fmt(row.recovered)} | {row.best_cos:.3f} | {change} |")
     return "\n".join(lines) + "\n"

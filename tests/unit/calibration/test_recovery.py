@@ -111,3 +111,21 @@ def test_causal_recovery_needs_the_feature_selected_and_both_edits_beyond_the_ra
     out = R.causal_recovery({**sel, "compact_set": [4]}, _effects((-0.5, -0.7, -0.3), (0.4, 0.2, 0.6)), w,
                             ["base", "sft-1"], PLANTED, 2, 2.0, 0.9)
     assert not out["selected"] and not out["pass"]
+
+
+def test_a_write_merged_into_a_shared_latent_is_represented_but_not_recalled():
+    """The tuned-only feature 2 held by one latent whose base decoder is its context (dim 7) and whose tuned
+    decoder adds the write (dim 2): NRN calls it shared, so recall misses it, but its decoder change is the
+    planted write (the dictionary holds it). The removed feature's change is its negated base write."""
+    w = _decoder()
+    w[1, 2, 2] = 0.0
+    w[0, 2, 7] = w[1, 2, 7] = 1.0
+    w[1, 2, 2] = 0.6
+    nrn = pd.DataFrame({"model": "sft-1", "feature": range(5),
+                        "class": ["shared", "base_specific", "shared", "shared", "tuned_specific"],
+                        "nrn": [0.5, 0.0, 0.6, 0.5, 1.0]})
+    feats, _, _ = R.nrn_recovery(nrn, {"sft-1": (w, ["base", "sft-1"])}, PLANTED, [1.0, 1.0, 1.0], 0.9)
+    f = feats.set_index("feature")
+    assert not f.loc[2, "recovered"] and f.loc[2, "best_cos"] < 0.9
+    assert np.isclose(f.loc[2, "change_cos"], 1.0) and np.isclose(f.loc[2, "change_nrn"], 0.6)
+    assert np.isclose(f.loc[1, "change_cos"], 1.0)  # removed: the base-only latent's change is -base
