@@ -15,6 +15,40 @@ os.environ["HF_HOME"] = str(ROOT / ".hf_home")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# `make test` runs on two pytest-xdist workers. Session fixtures are per worker, so the tests that build on
+# the session's tiny run are scheduled as two units: the files that read its full build (or only its base)
+# on one worker, and the files that extend only its base (building that base again, ~30 s) on the other;
+# every other test file is a unit of its own, run wherever a worker is free. (xdist's own loadgroup does not
+# group under pytest 9: it renames `item._nodeid`, which pytest 9 no longer reads.)
+SIDE_BUILDS = {"test_calibration.py", "test_slurm.py", "test_kill_and_rerun.py"}
+TESTS = Path(__file__).parent
+SHARED_BUILD = {p.name for p in TESTS.rglob("test_*.py")
+                if p.name not in SIDE_BUILDS and ("tiny_run" in p.read_text() or "tiny_full" in p.read_text())}
+
+
+def _unit(name: str) -> str | None:
+    return "tiny-side" if name in SIDE_BUILDS else "tiny-full" if name in SHARED_BUILD else None
+
+
+def pytest_collection_modifyitems(config, items):
+    """The two long units first (the scheduler keeps collection order: `--no-loadscope-reorder`), so that
+    each worker starts on one and the short test files fill the gaps."""
+    order = {"tiny-full": 0, "tiny-side": 1}
+    items.sort(key=lambda item: order.get(_unit(item.path.name), 2))  # stable: files keep their own order
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TinyBuilds(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return _unit(file.rsplit("/", 1)[-1]) or file
+
+    return TinyBuilds(config, log)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """The tiny config's data, base model and base evaluation, built once for the session."""

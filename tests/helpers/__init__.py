@@ -23,7 +23,10 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool
         cmd.append(str(extra))
     # Three job slots on two cores: jobs spend seconds importing torch on one thread, so a third slot
     # overlaps those; the tiny full build took 285 s against 319 s with --cores 2, byte-identical.
-    cmd += ["--cores", "3", *args]
+    # Under pytest-xdist (`make test`) each worker's runs get their share of the cores instead.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    cores = os.environ.get("FEATDRIFT_TEST_CORES") or (3 if workers == 1 else max(1, (os.cpu_count() or 2) // workers))
+    cmd += ["--cores", str(cores), *args]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=os.environ.copy())
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")

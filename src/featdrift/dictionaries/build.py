@@ -13,7 +13,6 @@ import pandas as pd
 from ..activations.store import ActivationStore
 from ..determinism import set_determinism
 from ..io import atomic_dir, write_json, write_parquet
-from .metrics import ce_recovered, reconstruction_metrics
 from .model import load_dictionary
 from .saelens import export_saelens
 from .settings import DictionaryConfig
@@ -73,6 +72,8 @@ def measure_dictionary(dict_dir: str, models: list[str], shards: list[list[str]]
     """metrics.json of a trained dictionary: reconstruction on held-out probe rows, CE-loss recovered per model.
 
     `cfg` holds holdout_every, eval_tokens and ce_sequences (the `dictionaries` keys the metrics read)."""
+    from .metrics import ce_recovered, reconstruction_metrics  # loads models: training jobs do not pay for it
+
     set_determinism(threads)
     D, dcfg = load_dictionary(dict_dir)
     store = _at_layer(ActivationStore(shards, models), layer)

@@ -1,11 +1,13 @@
-"""Loading models safely: safetensors only, remote code only when the config asks."""
+"""Loading models safely: safetensors only, remote code only when the config asks.
+
+transformers is imported where it is used: its model classes cost ~5 s of imports per process,
+which jobs that never load a model (dictionary training, the probe's tokenizing) should not pay.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # tokenizer_class of a saved plain fast tokenizer (transformers 5 writes TokenizersBackend).
@@ -32,12 +34,34 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
     cfg = Path(path) / "tokenizer_config.json"
     if cfg.is_file() and (Path(path) / "tokenizer.json").is_file() \
             and json.loads(cfg.read_text()).get("tokenizer_class") in GENERIC_TOKENIZERS:
+        from transformers import PreTrainedTokenizerFast
+
         return PreTrainedTokenizerFast.from_pretrained(path)
+    from transformers import AutoTokenizer
+
     return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+
+
+def _with_pad(tok):
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model_tokenizer(path: str | Path, trust_remote_code: bool = False):
+    """The tokenizer exactly as load_model returns it, without loading the weights."""
+    if Path(path).exists() or str(path).startswith((".", "/")):
+        check_local_model(path)
+    try:
+        return _with_pad(load_tokenizer(path, trust_remote_code))
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelLoadError(f"{path}: no loadable tokenizer ({str(e).splitlines()[0]})") from None
 
 
 def load_model(path: str | Path, trust_remote_code: bool = False, dtype="float32"):
     """(model, tokenizer) from a local directory or a hub id (hub only when online)."""
+    from transformers import AutoModelForCausalLM
+
     if Path(path).exists() or str(path).startswith((".", "/")):
         check_local_model(path)
     try:
@@ -45,7 +69,5 @@ def load_model(path: str | Path, trust_remote_code: bool = False, dtype="float32
         tok = load_tokenizer(path, trust_remote_code)
     except (OSError, ValueError, KeyError) as e:
         raise ModelLoadError(f"{path}: not a loadable causal LM ({str(e).splitlines()[0]})") from None
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
     model.eval()
-    return model, tok
+    return model, _with_pad(tok)

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT
-from featdrift.models import load as load_mod
 from featdrift.models.load import ModelLoadError, load_model
 
 from helpers.acts import make_model
@@ -51,14 +50,16 @@ def test_a_pickle_beside_safetensors_is_never_unpickled(tmp_path):
 
 
 def test_load_model_asks_for_safetensors_and_no_remote_code(tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM  # the class load_model imports when it runs
+
     seen = []
-    real = load_mod.AutoModelForCausalLM.from_pretrained
+    real = AutoModelForCausalLM.from_pretrained
 
     def spy(*args, **kwargs):
         seen.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(load_mod.AutoModelForCausalLM, "from_pretrained", spy)
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", spy)
     load_model(make_model(tmp_path / "m", 0))
     assert seen[0]["use_safetensors"] is True and seen[0]["trust_remote_code"] is False
 
