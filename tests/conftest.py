@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # the session's tiny run are scheduled as two units: the files that read its full build (or only its base)
 # on one worker, and the files that extend only its base (building that base again, ~30 s) on the other;
 # every other test file is a unit of its own, run wherever a worker is free. The split balances the two units
-# at ~560 s and ~620 s of one-core work (clean-clone durations at eab47a4). (xdist's own loadgroup does not
-# group under pytest 9: it renames `item._nodeid`, which pytest 9 no longer reads.)
+# at ~560 s (full) and ~640 s (side) of one-core work (clean-clone durations at f02dde3). (xdist's own loadgroup
+# does not group under pytest 9: it renames `item._nodeid`, which pytest 9 no longer reads.)
 SIDE_BUILDS = {"test_calibration.py", "test_slurm.py", "test_train_resume.py", "test_kill_and_rerun.py"}
 TESTS = Path(__file__).parent
 SHARED_BUILD = {p.name for p in TESTS.rglob("test_*.py")
-                if p.name not in SIDE_BUILDS and ("tiny_run" in p.read_text() or "tiny_full" in p.read_text())}
+                if p.name not in SIDE_BUILDS and re.search(r"\btiny_(run|full)\b", p.read_text())}
 
 
 def _unit(name: str) -> str | None:

@@ -25,7 +25,7 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool
     # overlaps those; the tiny full build took 285 s against 319 s with --cores 2, byte-identical.
     # Under pytest-xdist (`make test`) each worker's runs get their share of the cores instead.
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    cores = os.environ.get("FEATDRIFT_TEST_CORES") or (3 if workers == 1 else max(1, (os.cpu_count() or 2) // workers))
+    cores = 3 if workers == 1 else max(1, (os.cpu_count() or 2) // workers)
     cmd += ["--cores", str(cores), *args]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=os.environ.copy())
     if check and proc.returncode != 0:

@@ -172,7 +172,7 @@ def recovery_markdown(r: dict, feats: pd.DataFrame) -> str:
         f"{_fmt(n['tuned_specific_scaled_recall'])} | | |",
         f"| NRN + latent scaling | false-positive rate | {_fmt(n['fpr_tuned_specific_scaled'])} | | |",
         f"| crosscoder | planted tuned-only writes held by a latent's decoder change (any NRN class) | "
-        f"{_fmt(n.get('tuned_specific_represented'))} | | |",
+        f"{_fmt(n['tuned_specific_represented'])} | | |",
         f"| NRN | base-specific recall (removed features) | {_fmt(n['base_specific_recall'])} | | |",
         f"| NRN | shared recall (kept base features) | {_fmt(n['shared_recall'])} | | |",
     ]
@@ -219,7 +219,7 @@ def recovery_markdown(r: dict, feats: pd.DataFrame) -> str:
               "| strength | planted (feature, checkpoint) | recall | represented | mean best cosine |",
               "|---|---|---|---|---|"]
     for s, v in n["per_strength"].items():
-        lines.append(f"| {s:g} | {v['n']} | {_fmt(v['tuned_specific_recall'])} | {_fmt(v.get('represented'))} | "
+        lines.append(f"| {s:g} | {v['n']} | {_fmt(v['tuned_specific_recall'])} | {_fmt(v['represented'])} | "
                      f"{_fmt(v['mean_best_cos'])} |")
     lines += ["", "Per planted feature and checkpoint (NRN; change: the best cosine of a latent's decoder change with "
               "the planted change, and that latent's NRN):", "",

@@ -42,6 +42,11 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
     return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
 
 
+def _check_if_local(path: str | Path) -> None:
+    if Path(path).exists() or str(path).startswith((".", "/")):
+        check_local_model(path)
+
+
 def _with_pad(tok):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -50,8 +55,7 @@ def _with_pad(tok):
 
 def load_model_tokenizer(path: str | Path, trust_remote_code: bool = False):
     """The tokenizer exactly as load_model returns it, without loading the weights."""
-    if Path(path).exists() or str(path).startswith((".", "/")):
-        check_local_model(path)
+    _check_if_local(path)
     try:
         return _with_pad(load_tokenizer(path, trust_remote_code))
     except (OSError, ValueError, KeyError) as e:
@@ -62,8 +66,7 @@ def load_model(path: str | Path, trust_remote_code: bool = False, dtype="float32
     """(model, tokenizer) from a local directory or a hub id (hub only when online)."""
     from transformers import AutoModelForCausalLM
 
-    if Path(path).exists() or str(path).startswith((".", "/")):
-        check_local_model(path)
+    _check_if_local(path)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code, dtype=dtype)
         tok = load_tokenizer(path, trust_remote_code)
