@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,11 +20,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # `make test` runs on two pytest-xdist workers. Session fixtures are per worker, so the tests that build on
 # the session's tiny run are scheduled as two units: the files that read its full build (or only its base)
-# on one worker, and the files that extend only its base (building that base again, ~30 s) on the other;
-# every other test file is a unit of its own, run wherever a worker is free. The split balances the two units
-# at ~560 s (full) and ~640 s (side) of one-core work (clean-clone durations at f02dde3). (xdist's own loadgroup
-# does not group under pytest 9: it renames `item._nodeid`, which pytest 9 no longer reads.)
-SIDE_BUILDS = {"test_calibration.py", "test_slurm.py", "test_train_resume.py", "test_kill_and_rerun.py"}
+# on one worker, and the files that extend only its base on the other; every other test file is a unit of
+# its own, run wherever a worker is free. The tiny base itself is built once for both workers (`tiny_run`):
+# the side unit starts with the kill/rerun file, whose first ~100 s build from scratch, while the other
+# worker builds the base. (xdist's own loadgroup does not group under pytest 9: it renames `item._nodeid`,
+# which pytest 9 no longer reads.)
+SIDE_BUILDS = ("test_kill_and_rerun.py", "test_calibration.py", "test_slurm.py", "test_train_resume.py")  # in order
 TESTS = Path(__file__).parent
 SHARED_BUILD = {p.name for p in TESTS.rglob("test_*.py")
                 if p.name not in SIDE_BUILDS and re.search(r"\btiny_(run|full)\b", p.read_text())}
@@ -35,8 +38,12 @@ def _unit(name: str) -> str | None:
 def pytest_collection_modifyitems(config, items):
     """The two long units first (the scheduler keeps collection order: `--no-loadscope-reorder`), so that
     each worker starts on one and the short test files fill the gaps."""
-    order = {"tiny-full": 0, "tiny-side": 1}
-    items.sort(key=lambda item: order.get(_unit(item.path.name), 2))  # stable: files keep their own order
+    def key(item):
+        name = item.path.name
+        unit = _unit(name)
+        return (0, 0) if unit == "tiny-full" else (1, SIDE_BUILDS.index(name)) if unit else (2, 0)
+
+    items.sort(key=key)  # stable: files keep their own order
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -53,9 +60,24 @@ def pytest_xdist_make_scheduler(config, log):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The tiny config's data, base model and base evaluation, built once for the session."""
+    """The tiny config's data, base model and base evaluation, built once for the session.
+
+    Under xdist, built once for all workers (the first to ask builds it under a lock) and copied into each
+    worker's own folder with its Snakemake metadata and file times, so that Snakemake sees it up to date
+    there: ~80 s of one-core work less than a build per worker."""
     wd = tmp_path_factory.mktemp("tiny")
-    snakemake(wd, "results/models/base.lineage.json", "results/eval/base/summary.json")
+    targets = ("results/models/base.lineage.json", "results/eval/base/summary.json")
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        snakemake(wd, *targets)
+        return wd
+    shared = tmp_path_factory.getbasetemp().parent / "tiny-shared"  # the run's folder, above the workers'
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build fails
+        if not (shared / ".built").exists():
+            shared.mkdir(exist_ok=True)
+            snakemake(shared, *targets)
+            (shared / ".built").touch()
+    shutil.copytree(shared, wd, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".built"))
     return wd
 
 

@@ -32,7 +32,7 @@ from featdrift.activations.store import shard_meta
 pytestmark = pytest.mark.slow
 
 EVAL = "results/eval/base/summary.json"
-SHARDS = [f"results/acts/base/layer-1/part-{i}.parquet" for i in range(2)]
+SHARD = "results/acts/base/layer-1/part-0.parquet"  # the test config captures one shard per model
 SAE = "results/dicts/sae-base/layer-1/metrics.json"
 TARGETS = [EVAL, SAE]
 
@@ -112,25 +112,24 @@ def scratch(tmp_path_factory):
     events["eval_rerun"] = done.stdout + done.stderr
 
     layer = wd / "results/acts/base/layer-1"
-    # Retried (shards deleted) in the rare case both shards were written between two polls.
+    # Retried (shard deleted) in the rare case the shard was written between two polls.
     for attempt in range(3):
         try:
-            events["acts"] = kill_when(wd, SHARDS, lambda: layer.is_dir() and any(
+            events["acts"] = kill_when(wd, [SHARD], lambda: layer.is_dir() and any(
                 e.name.startswith(".part-") for e in os.scandir(layer)), "acts",
                 timeout=600)
             break
         except AssertionError:
             if attempt == 2:
                 raise
-            for s in SHARDS:
-                (wd / s).unlink(missing_ok=True)
+            (wd / SHARD).unlink(missing_ok=True)
     events["acts_after"] = tree(wd)
     unlock_after_crash(wd, SAE)
 
     # The rerun captures the shards again, then trains the SAE: killed while it logs steps.
     dict_log = wd / "logs/dicts/sae-base/layer-1.log"
     events["dict"] = kill_when(wd, [SAE], lambda: " step " in _read(dict_log), "dict", job_only=".dictionary.py")
-    events["acts_rerun"] = all((wd / s).exists() for s in SHARDS)
+    events["acts_rerun"] = (wd / SHARD).exists()
     events["dict_after"] = tree(wd)
     snakemake(wd, *TARGETS)
     return wd, events
@@ -196,19 +195,19 @@ def test_a_failed_run_changes_nothing_else(scratch):
     runs it; every other file keeps its bytes, the SAE's metrics (rule dictionary_metrics, which never
     runs after the failure) included."""
     wd, _ = scratch
-    bad = wd / SHARDS[1]
+    bad = wd / SHARD
     before = tree(wd)
     data = bad.read_bytes()
     bad.write_bytes(data[: len(data) // 2])
     proc = snakemake(wd, SAE, check=False)
     assert proc.returncode != 0
     ours = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("featdrift:")]
-    assert len(ours) == 1 and ours[0].startswith(f"featdrift: sae: {SHARDS[1]}: truncated or corrupt activation shard (")
+    assert len(ours) == 1 and ours[0].startswith(f"featdrift: sae: {SHARD}: truncated or corrupt activation shard (")
     assert ours[0].endswith("; delete it and rerun the activations rule"), ours
     after = tree(wd)
     sae_outputs = {f for f in before if f.startswith("results/dicts/sae-base/") and "/metrics." not in f}
     assert sae_outputs and not sae_outputs & set(after)
-    changed = [f for f in before if f not in sae_outputs and f != SHARDS[1] and before[f] != after.get(f)]
+    changed = [f for f in before if f not in sae_outputs and f != SHARD and before[f] != after.get(f)]
     assert changed == [] and set(after) <= set(before)
 
 

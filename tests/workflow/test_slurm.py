@@ -20,13 +20,14 @@ from helpers import ROOT, TEST_CONFIG, snakemake
 from featdrift.tasks.registry import IN_DOMAIN
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
-# Part of the session's local run (conftest.tiny_run): the data stage (task data, lm-eval task YAMLs,
-# pretraining corpus) and the base model. The base evaluation is left out: under SLURM each
-# DAG level costs at least one status-check back-off (1 s, then +10 s per empty poll), and the claim
-# here, the SLURM executor gives the local run's bytes, does not need a fourth level.
+# Part of the session's local run (conftest.tiny_run): every task's data (side by side), the pretraining
+# corpus and the base model. Under SLURM a job is seen done only at the plugin's next status check (1 s,
+# then +10 s per empty poll), so each round of jobs costs ~12 s however short: the lm-eval task files (one
+# more job per task) and the base evaluation (a fourth DAG level) stay out; the claim here, the SLURM
+# executor gives the local run's bytes, needs neither.
 _DATA = yaml.safe_load(TEST_CONFIG.read_text())["data"]
 TASKS = [IN_DOMAIN, *_DATA["ood_tasks"], *_DATA["heldout_tasks"]]
-TARGETS = ["results/models/base.lineage.json", *(f"results/data/tasks/{t}.yaml" for t in TASKS)]
+TARGETS = ["results/models/base.lineage.json", *(f"results/data/{t}/lineage.json" for t in TASKS)]
 
 
 def _installed() -> bool:
@@ -82,7 +83,7 @@ def test_tiny_workflow_through_slurm_equals_local_run(slurm_cluster, tiny_run, t
     # Every job went through sbatch: one SLURM log per job, and the cluster knows the jobs.
     slurm_logs = list((tmp_path / "logs" / "slurm").rglob("*.log"))
     n_jobs = len(list((tmp_path / "logs" / "benchmarks").rglob("*.tsv")))
-    assert n_jobs == 2 * len(TASKS) + 2 and len(slurm_logs) == n_jobs, (n_jobs, slurm_logs)  # task_data, task_yaml, corpus, base
+    assert n_jobs == len(TASKS) + 2 and len(slurm_logs) == n_jobs, (n_jobs, slurm_logs)  # task_data, corpus, base
     seen = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%T"], capture_output=True, text=True, check=True)
     assert seen.stdout.split().count("COMPLETED") >= n_jobs, seen.stdout
 
