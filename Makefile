@@ -40,7 +40,7 @@ demo: $(STAMP)
 	@echo "        results/report.html (snakemake --report: every plot and table with its caption)"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -n 3 --no-loadscope-reorder --durations=12
+	$(BIN)/python -m pytest tests -n 2 --no-loadscope-reorder --durations=12
 
 fmt: $(STAMP)
 	$(BIN)/snakefmt Snakefile rules

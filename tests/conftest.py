@@ -18,19 +18,17 @@ os.environ["HF_HOME"] = str(ROOT / ".hf_home")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-# `make test` runs on three pytest-xdist workers on two cores. Session fixtures are per worker, so the tests
-# that build on the session's tiny run are scheduled as two units: the files that read its full build (or only
-# its base) on one worker, and the files that extend only its base on another; the SLURM file goes to the third,
-# where it mostly waits for the executor plugin's status checks (~12 s per round of jobs) while the other two
-# compute; every other test file is a unit of its own, run wherever a worker is free. The tiny base itself is
-# built once for all workers (`tiny_run`): the side unit starts with the kill/rerun file, whose first ~100 s
-# build from scratch meanwhile. (xdist's own loadgroup does not group under pytest 9: it renames
-# `item._nodeid`, which pytest 9 no longer reads.)
-SIDE_BUILDS = ("test_kill_and_rerun.py", "test_calibration.py", "test_train_resume.py")  # in order
-WAITS = "test_slurm.py"
+# `make test` runs on two pytest-xdist workers. Session fixtures are per worker, so the tests that build on
+# the session's tiny run are scheduled as two units: the files that read its full build (or only its base)
+# on one worker, and the files that extend only its base on the other; every other test file is a unit of
+# its own, run wherever a worker is free. The tiny base itself is built once for both workers (`tiny_run`):
+# the side unit starts with the kill/rerun file, whose first ~100 s build from scratch, while the other
+# worker builds the base. (xdist's own loadgroup does not group under pytest 9: it renames `item._nodeid`,
+# which pytest 9 no longer reads.)
+SIDE_BUILDS = ("test_kill_and_rerun.py", "test_calibration.py", "test_slurm.py", "test_train_resume.py")  # in order
 TESTS = Path(__file__).parent
 SHARED_BUILD = {p.name for p in TESTS.rglob("test_*.py")
-                if p.name not in (*SIDE_BUILDS, WAITS) and re.search(r"\btiny_(run|full)\b", p.read_text())}
+                if p.name not in SIDE_BUILDS and re.search(r"\btiny_(run|full)\b", p.read_text())}
 
 
 def _unit(name: str) -> str | None:
@@ -38,14 +36,12 @@ def _unit(name: str) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The two long units and the SLURM file first (the scheduler keeps collection order:
-    `--no-loadscope-reorder`), so that each worker starts on one and the short test files fill the gaps."""
+    """The two long units first (the scheduler keeps collection order: `--no-loadscope-reorder`), so that
+    each worker starts on one and the short test files fill the gaps."""
     def key(item):
         name = item.path.name
         unit = _unit(name)
-        if unit:
-            return (0, 0) if unit == "tiny-full" else (1, SIDE_BUILDS.index(name))
-        return (2, 0) if name == WAITS else (3, 0)
+        return (0, 0) if unit == "tiny-full" else (1, SIDE_BUILDS.index(name)) if unit else (2, 0)
 
     items.sort(key=key)  # stable: files keep their own order
 

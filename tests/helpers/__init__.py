@@ -23,7 +23,7 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool
         cmd.append(str(extra))
     # Three job slots on two cores: jobs spend seconds importing torch on one thread, so a third slot
     # overlaps those; the tiny full build took 285 s against 319 s with --cores 2, byte-identical.
-    # Under pytest-xdist (`make test`) each worker's runs get their share of the cores instead (at least one).
+    # Under pytest-xdist (`make test`) each worker's runs get their share of the cores instead.
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     cores = 3 if workers == 1 else max(1, (os.cpu_count() or 2) // workers)
     cmd += ["--cores", str(cores), *args]
