@@ -40,8 +40,9 @@ def pytest_collection_modifyitems(config, items):
     each worker starts on one and the short test files fill the gaps."""
     def key(item):
         name = item.path.name
-        unit = _unit(name)
-        return (0, 0) if unit == "tiny-full" else (1, SIDE_BUILDS.index(name)) if unit else (2, 0)
+        if name in SIDE_BUILDS:
+            return (1, SIDE_BUILDS.index(name))
+        return (0, 0) if name in SHARED_BUILD else (2, 0)
 
     items.sort(key=key)  # stable: files keep their own order
 

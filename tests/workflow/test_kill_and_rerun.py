@@ -126,7 +126,7 @@ def scratch(tmp_path_factory):
     events["acts_after"] = tree(wd)
     unlock_after_crash(wd, SAE)
 
-    # The rerun captures the shards again, then trains the SAE: killed while it logs steps.
+    # The rerun captures the shard again, then trains the SAE: killed while it logs steps.
     dict_log = wd / "logs/dicts/sae-base/layer-1.log"
     events["dict"] = kill_when(wd, [SAE], lambda: " step " in _read(dict_log), "dict", job_only=".dictionary.py")
     events["acts_rerun"] = (wd / SHARD).exists()
