@@ -7,12 +7,13 @@
 DICT_CFG = config["dictionaries"]
 # Keys only the metrics job reads: changing them remeasures the dictionaries, never retrains them.
 METRICS_ONLY = ("eval_tokens", "ce_sequences")
-# Where training rows come from is the rules' choice (train_inputs), not a training setting.
+# Where training rows come from is the rules' choice (train_inputs), not a training setting; nor are threads.
 DICT_TRAIN = {
     k: v
     for k, v in DICT_CFG.items()
-    if k not in METRICS_ONLY and k not in ("source", "online", "device")
+    if k not in METRICS_ONLY and k not in ("source", "online", "device", "threads")
 }
+DICT_THREADS = DICT_CFG["threads"] or config["threads"]
 ONLINE = DICT_CFG["online"] if DICT_CFG["source"] == "online" else None
 FINAL = [f"{run}-{STEPS[-1]}" for run in RUNS]
 # Dictionary name -> the models it reads, in order.
@@ -112,7 +113,7 @@ rule sae:
     priority: 10
     conda:
         "../envs/featdrift.yaml"
-    threads: config["threads"]
+    threads: DICT_THREADS
     resources:
         mem_mb=4000,
         runtime=60,
@@ -147,7 +148,7 @@ rule crosscoder:
         benchfile("dicts/{name}/layer-{layer}")
     conda:
         "../envs/featdrift.yaml"
-    threads: config["threads"]
+    threads: DICT_THREADS
     resources:
         mem_mb=4000,
         runtime=120,
@@ -186,7 +187,7 @@ rule dictionary_seed:
         dict=DICT_NAME,
     conda:
         "../envs/featdrift.yaml"
-    threads: config["threads"]
+    threads: DICT_THREADS
     resources:
         mem_mb=4000,
         runtime=120,
@@ -224,7 +225,7 @@ rule dictionary_metrics:
         dict=DICT_NAME,
     conda:
         "../envs/featdrift.yaml"
-    threads: config["threads"]
+    threads: DICT_THREADS
     resources:
         mem_mb=4000,
         runtime=30,

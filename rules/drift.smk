@@ -6,6 +6,7 @@
 # decided over all of them, and seed_match says how far the replicas' latents agree.
 
 DRIFT = config["drift"]
+DRIFT_THREADS = DRIFT["threads"] or config["threads"]
 CHECKPOINTS = [m for m in MODELS if m != "base"]
 SEEDS = sorted(DRIFT["seeds"])
 
@@ -120,7 +121,7 @@ rule drift_nrn:
         benchfile("drift/layer-{layer}/nrn")
     conda:
         "../envs/featdrift.yaml"
-    threads: config["threads"]
+    threads: DRIFT_THREADS
     resources:
         mem_mb=4000,
         runtime=30,
@@ -181,7 +182,7 @@ rule drift_mas:
         benchfile("drift/layer-{layer}/mas")
     conda:
         "../envs/featdrift.yaml"
-    threads: config["threads"]
+    threads: DRIFT_THREADS
     resources:
         mem_mb=4000,
         runtime=30,
@@ -212,7 +213,7 @@ rule drift_preservation_model:
         benchfile("drift/layer-{layer}/preservation/{model}")
     conda:
         "../envs/featdrift.yaml"
-    threads: config["threads"]
+    threads: DRIFT_THREADS
     resources:
         mem_mb=4000,
         runtime=30,
@@ -374,7 +375,7 @@ rule drift_seed_match:
         benchfile("drift/layer-{layer}/seed_match")
     conda:
         "../envs/featdrift.yaml"
-    threads: config["threads"]
+    threads: DRIFT_THREADS
     resources:
         mem_mb=4000,
         runtime=30,

@@ -113,6 +113,7 @@ class DriftSettings(Section):
     seeds: tuple[int, ...] | None = None  # dictionary seed offsets: the rules resolve them into paths
     seed_match_cos: float | None = None
     path: ClassVar[str] = "drift"
+    unread: ClassVar[frozenset[str]] = frozenset({"threads"})  # the jobs' threads, set by the rules
     nested: ClassVar[dict] = {"nrn": NrnSettings, "mas": MasSettings, "stabilization": StabilizationSettings,
                               "preservation": PreservationSettings, "latent_scaling": LatentScalingSettings}
 

@@ -36,8 +36,9 @@ class DictionaryConfig(Section):
     scale_rows: int
     calib_rows: int
     path: ClassVar[str] = "dictionaries"
-    # the metrics job's keys, and where rows come from (the rules pick the source: activations.online)
-    unread: ClassVar[frozenset[str]] = frozenset({"ce_sequences", "eval_tokens", "source", "online", "device"})
+    # the metrics job's keys, where rows come from (the rules pick the source: activations.online), job threads
+    unread: ClassVar[frozenset[str]] = frozenset({"ce_sequences", "eval_tokens", "source", "online", "device",
+                                                  "threads"})
 
     def __post_init__(self):
         from .arch import get  # the registry imports torch; config validation stays light without it
