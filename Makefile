@@ -17,24 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The calibration plants into the default's base and shares nothing else with it, so once the base
-# is built the two runs go side by side (their jobs are one-thread after the base; docs/design.md 11).
-# If the default run fails or is interrupted, the calibration run and its jobs are stopped too.
-CAL_LOG := logs/calibration/snakemake.log
-
 demo: $(STAMP)
-	$(BIN)/snakemake base --cores all
-	@mkdir -p $(dir $(CAL_LOG))
-	@echo "make demo: the calibration runs beside the default run; its progress: $(CAL_LOG)"
-	@$(BIN)/snakemake calibration --cores all --configfile configs/calibration.yaml > $(CAL_LOG) 2>&1 & cal=$$!; \
-	stop() { pkill -TERM -P $$cal; kill -TERM $$cal; } 2>/dev/null; \
-	trap 'stop; exit 130' INT TERM; \
-	$(BIN)/snakemake --cores all; main=$$?; \
-	[ $$main -eq 0 ] || stop; \
-	wait $$cal; calrc=$$?; \
-	if [ $$main -eq 0 ] && [ $$calrc -ne 0 ]; then \
-	  tail -n 25 $(CAL_LOG); echo "make demo: the calibration run failed (exit $$calrc): $(CAL_LOG)"; fi; \
-	[ $$main -eq 0 ] && [ $$calrc -eq 0 ]
+	$(BIN)/snakemake --cores all
+	$(BIN)/snakemake calibration --cores all --configfile configs/calibration.yaml
 	$(BIN)/snakemake --cores all  # the summary page picks up the calibration's recovery table
 	$(BIN)/snakemake --report results/report.html
 	@echo
