@@ -85,8 +85,8 @@ def test_registry_matches_the_schema_and_names_unknown_archs():
 
 def test_config_takes_exactly_the_training_keys(dict_section):
     section = dict_section()
-    cfg = DictionaryConfig.from_config(section)  # the metrics' keys, and the source the rules pick
-    assert set(cfg.as_dict()) == set(section) - {"eval_tokens", "ce_sequences", "source", "online", "device"}
+    cfg = DictionaryConfig.from_config(section)  # the metrics' keys, the source the rules pick, job threads
+    assert set(cfg.as_dict()) == set(section) - {"eval_tokens", "ce_sequences", "source", "online", "device", "threads"}
     with pytest.raises(ConfigError, match=r"^dictionaries: unknown key 'n_latent'$"):
         DictionaryConfig.from_config({**section, "n_latent": 3})
     with pytest.raises(ConfigError, match=r"^dictionaries.arch: unknown dictionary architecture 'topq'"):
