@@ -4,15 +4,13 @@
 # every later stage reads) in dicts/{name}/layer-{L}/, offset s in dicts/{name}/seed-{s}/layer-{L}/
 # (beside the primary's folder, never inside it: a dictionary folder is replaced as a whole).
 
+from featdrift.dictionaries.settings import DictionaryConfig
+
 DICT_CFG = config["dictionaries"]
 # Keys only the metrics job reads: changing them remeasures the dictionaries, never retrains them.
 METRICS_ONLY = ("eval_tokens", "ce_sequences")
-# Where training rows come from is the rules' choice (train_inputs), not a training setting; nor are threads.
-DICT_TRAIN = {
-    k: v
-    for k, v in DICT_CFG.items()
-    if k not in METRICS_ONLY and k not in ("source", "online", "device", "threads")
-}
+# What training reads: not the metrics' keys, where rows come from (train_inputs), nor job threads.
+DICT_TRAIN = {k: v for k, v in DICT_CFG.items() if k not in DictionaryConfig.unread}
 DICT_THREADS = DICT_CFG["threads"] or config["threads"]
 ONLINE = DICT_CFG["online"] if DICT_CFG["source"] == "online" else None
 FINAL = [f"{run}-{STEPS[-1]}" for run in RUNS]
