@@ -12,6 +12,9 @@ from pathlib import Path
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # tokenizer_class of a saved plain fast tokenizer (transformers 5 writes TokenizersBackend).
 GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
+# How a tokenizer was loaded, not what it is: transformers keeps them in init_kwargs and writes them into
+# every tokenizer_config.json saved from it, so a checkpoint's bytes would depend on HF_HUB_OFFLINE.
+LOAD_FACTS = ("local_files_only", "is_local")
 
 
 class ModelLoadError(ValueError):
@@ -36,10 +39,16 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
             and json.loads(cfg.read_text()).get("tokenizer_class") in GENERIC_TOKENIZERS:
         from transformers import PreTrainedTokenizerFast
 
-        return PreTrainedTokenizerFast.from_pretrained(path)
+        return _without_load_facts(PreTrainedTokenizerFast.from_pretrained(path))
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return _without_load_facts(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
+
+
+def _without_load_facts(tok):
+    for key in LOAD_FACTS:
+        tok.init_kwargs.pop(key, None)
+    return tok
 
 
 def _check_if_local(path: str | Path) -> None:

@@ -1,9 +1,11 @@
+import json
+
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from featdrift.models.build import tiny_llama
-from featdrift.models.load import ModelLoadError, load_model
+from featdrift.models.load import ModelLoadError, load_model, load_tokenizer
 from featdrift.models.tokenizer import char_tokenizer
 
 ARCH = {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "max_len": 64}
@@ -30,6 +32,16 @@ def test_load_round_trip(tmp_path):
     loaded, tok2 = load_model(tmp_path)
     x = torch.tensor([tok("Answer: 3")["input_ids"]])
     assert torch.equal(model(x).logits, loaded(x).logits)
+
+
+@pytest.mark.parametrize("offline", ["0", "1"])
+def test_a_resaved_tokenizer_does_not_record_how_it_was_loaded(tmp_path, monkeypatch, offline):
+    # trl saves the loaded tokenizer into every checkpoint; local_files_only followed HF_HUB_OFFLINE there
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
+    char_tokenizer(64).save_pretrained(tmp_path / "a")
+    load_tokenizer(tmp_path / "a").save_pretrained(tmp_path / "b")
+    first, again = (json.loads((tmp_path / d / "tokenizer_config.json").read_text()) for d in "ab")
+    assert again == first
 
 
 def test_missing_directory_is_named(tmp_path):
