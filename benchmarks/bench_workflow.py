@@ -18,12 +18,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from featdrift.jobs import logged_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,26 +46,45 @@ def report(name: str, times: list[float], note: str) -> None:
     print(f"{name}: best {min(times):.2f} s, median {statistics.median(times):.2f} s over {len(times)} runs; {note}")
 
 
-def stage_times(bench_dir: Path, wall: float | None = None) -> None:
-    """Per stage (first folder under logs/benchmarks/): jobs, summed wall and CPU seconds, from the rules'
-    benchmark files; with the run's wall time, how busy the cores were (summed CPU / (cores x wall))."""
-    sums: dict[str, list[tuple[float, float]]] = {}
+def stage_times(bench_dir: Path, wall: float | None = None, run_cpu: float | None = None) -> None:
+    """Per stage (first folder under logs/benchmarks/): jobs, summed wall and CPU seconds; with the run's wall
+    time, how busy the cores were (summed CPU / (cores x wall)).
+
+    Wall comes from the rules' benchmark files. CPU comes from each job's log (`featdrift.jobs.cpu_line`:
+    the process's own count, imports included); where a log has none (a job from before that line existed,
+    or the report), from the benchmark file, marked `*`: Snakemake samples it every 0.5 s for 15 s, then
+    every 30 s, so it misses most of a job longer than 15 s. `run_cpu`: what the whole run used (Snakemake
+    itself and every job), for comparison."""
+    sums: dict[str, list[tuple[float, float, bool]]] = {}
     for f in sorted(bench_dir.rglob("*.tsv")):
         rows = f.read_text().splitlines()
         if len(rows) >= 2:
-            stage = f.relative_to(bench_dir).parts[0].removesuffix(".tsv")
+            rel = f.relative_to(bench_dir)
+            stage = rel.parts[0].removesuffix(".tsv")
             head, last = rows[0].split("\t"), rows[-1].split("\t")
-            cpu = float(last[head.index("cpu_time")]) if "cpu_time" in head else float("nan")
-            sums.setdefault(stage, []).append((float(last[0]), cpu))
-    for stage, t in sorted(sums.items(), key=lambda kv: -sum(w for w, _ in kv[1])):
-        print(f"  {stage:<14} {len(t):3d} jobs, {sum(w for w, _ in t):7.1f} s summed wall, "
-              f"{sum(c for _, c in t):7.1f} s CPU, longest {max(w for w, _ in t):6.1f} s")
-    total_wall = sum(w for t in sums.values() for w, _ in t)
-    total_cpu = sum(c for t in sums.values() for _, c in t)
-    print(f"  {'all':<14} {sum(map(len, sums.values())):3d} jobs, {total_wall:7.1f} s summed wall, {total_cpu:7.1f} s CPU")
+            cpu = logged_cpu(bench_dir.parent / rel.with_suffix(".log"))
+            sampled = cpu is None
+            if sampled:
+                cpu = float(last[head.index("cpu_time")]) if "cpu_time" in head else float("nan")
+            sums.setdefault(stage, []).append((float(last[0]), cpu, sampled))
+
+    def line(name: str, t: list[tuple[float, float, bool]], longest: bool = True) -> str:
+        mark = "*" if any(s for _, _, s in t) else " "
+        text = (f"  {name:<14} {len(t):3d} jobs, {sum(w for w, _, _ in t):7.1f} s summed wall, "
+                f"{sum(c for _, c, _ in t):7.1f} s CPU{mark}")
+        return text + (f", longest {max(w for w, _, _ in t):6.1f} s" if longest else "")
+
+    for stage, t in sorted(sums.items(), key=lambda kv: -sum(w for w, _, _ in kv[1])):
+        print(line(stage, t))
+    every = [x for t in sums.values() for x in t]
+    print(line("all", every, longest=False))
+    if any(s for _, _, s in every):
+        print("  * some jobs' CPU is Snakemake's sampled benchmark figure (misses most of a job longer than 15 s)")
     if wall:
         cores = os.cpu_count() or 1
-        print(f"  cores busy: {total_cpu / (cores * wall):.0%} of {cores} x {wall:.0f} s (summed CPU / (cores x wall))")
+        total = run_cpu if run_cpu is not None else sum(c for _, c, _ in every)
+        what = "the run's CPU (Snakemake and jobs)" if run_cpu is not None else "summed job CPU"
+        print(f"  cores busy: {total / (cores * wall):.0%} of {cores} x {wall:.0f} s ({what} / (cores x wall))")
 
 
 def main() -> None:
@@ -81,12 +103,15 @@ def main() -> None:
     if args.build:
         wd.mkdir(parents=True, exist_ok=True)
         fresh = not (wd / "results").exists()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         dt, out = snakemake(wd, *cfg, "--cores", "all", *args.targets)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        run_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         m = re.search(r"(\d+) of \1 steps", out)
         jobs = f", {m.group(1)} jobs" if m else ""
         label = "whole run from empty results/ (target <= 600 s)" if fresh else "build (results/ was not empty)"
-        print(f"{label}: {dt:.1f} s{jobs}")
-        stage_times(wd / "logs" / "benchmarks", dt if fresh else None)
+        print(f"{label}: {dt:.1f} s{jobs}, {run_cpu:.0f} s CPU (Snakemake and every job)")
+        stage_times(wd / "logs" / "benchmarks", dt if fresh else None, run_cpu)
     times = []
     for _ in range(args.repeat):
         dt, out = snakemake(wd, *cfg, "--cores", "all", *args.targets)

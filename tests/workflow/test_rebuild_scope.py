@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from helpers import FULL_CONFIG, merged, snakemake
+from featdrift.jobs import logged_cpu
 from featdrift.lineage import content_hash
 
 
@@ -58,6 +59,8 @@ def test_logs_and_benchmarks_for_every_job(tiny_run):
         logs = {p.relative_to(root).with_suffix("") for p in root.rglob("*.log") if root == cal or cal not in p.parents}
         benches = {p.relative_to(root / "benchmarks").with_suffix("") for p in (root / "benchmarks").rglob("*.tsv")}
         assert logs == benches, root
+        # every job's log ends with its own CPU time (featdrift.jobs.cpu_line; the benchmark files' is sampled)
+        assert [p for p in logs if logged_cpu(root / p.with_suffix(".log")) is None] == [], root
         if root == main:
             assert len(logs) >= 13  # 5 task_data + 5 task_yaml + corpus + base + eval
 
