@@ -21,9 +21,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # `make test` runs on two pytest-xdist workers. Session fixtures are per worker, so the tests that build on
 # the session's tiny run are scheduled as two units: the files that read its full build (or only its base)
 # on one worker, and the files that extend only its base on the other; every other test file is a unit of
-# its own, run wherever a worker is free. The tiny base itself is built once for both workers (`tiny_run`):
+# its own, run wherever a worker is free. The tiny base and its SAE are built once for both workers (`tiny_run`):
 # the side unit starts with the kill/rerun file, whose first ~100 s build from scratch, while the other
-# worker builds the base. (xdist's own loadgroup does not group under pytest 9: it renames `item._nodeid`,
+# worker builds them. (xdist's own loadgroup does not group under pytest 9: it renames `item._nodeid`,
 # which pytest 9 no longer reads.)
 SIDE_BUILDS = ("test_kill_and_rerun.py", "test_calibration.py", "test_slurm.py", "test_train_resume.py")  # in order
 TESTS = Path(__file__).parent
@@ -61,13 +61,16 @@ def pytest_xdist_make_scheduler(config, log):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The tiny config's data, base model and base evaluation, built once for the session.
+    """The tiny config's data, base model, base evaluation and base SAE (probe, activations, SAE, its
+    metrics), built once for the session.
 
     Under xdist, built once for all workers (the first to ask builds it under a lock) and copied into each
     worker's own folder with its Snakemake metadata and file times, so that Snakemake sees it up to date
-    there: ~80 s of one-core work less than a build per worker."""
+    there: ~110 s of one-core work less than a build per worker. The SAE is in it because both workers
+    need one (the full build, and the kill test's uninterrupted reference on the other worker)."""
     wd = tmp_path_factory.mktemp("tiny")
-    targets = ("results/models/base.lineage.json", "results/eval/base/summary.json")
+    targets = ("results/models/base.lineage.json", "results/eval/base/summary.json",
+               "results/dicts/sae-base/layer-1/metrics.json")
     if "PYTEST_XDIST_WORKER" not in os.environ:
         snakemake(wd, *targets)
         return wd

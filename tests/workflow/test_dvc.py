@@ -16,7 +16,7 @@ from pathlib import Path
 
 from helpers import ROOT
 
-# The stages whose folders the session's local run (conftest.tiny_run) builds.
+# Stages of the session's local run (conftest.tiny_run) that the test versions with DVC.
 STAGES = ["data", "models", "eval"]
 TARGETS = ["results/models/base.lineage.json", "results/eval/base/summary.json"]
 GIT = ["git", "-c", "user.name=featdrift-test", "-c", "user.email=test@featdrift.invalid", "-c", "init.defaultBranch=main"]

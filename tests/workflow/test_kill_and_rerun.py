@@ -137,8 +137,9 @@ def scratch(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(tiny_run):
-    """The session's uninterrupted run, extended to TARGETS: a no-op where tiny_full (or another test) has
-    built them already; the full build's overrides, so that nothing is rerun for a params change."""
+    """The session's uninterrupted run, which holds TARGETS (conftest.tiny_run builds them once for both
+    workers); the run checks they are up to date, with the full build's overrides, so that nothing is
+    rerun for a params change."""
     snakemake(tiny_run, *TARGETS, config=FULL_CONFIG)
     return tiny_run
 
