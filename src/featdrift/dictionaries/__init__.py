@@ -2,16 +2,20 @@
 
 Other stages: `D, cfg = load_dictionary(path)`, then `D.encode_model(m, x)` (per-model
 readout of raw activations), `D.decode_model(m, f)`, `D.decoder_raw(m)`, `D.dec_norms()`.
-The architectures (ReLU, BatchTopK) are registered in arch/; training settings are a
+The architectures (ReLU, BatchTopK, TopK) are registered in arch/; training settings are a
 DictionaryConfig (settings.py); the train / held-out row split is split.held_out.
 """
 
-from .model import Dictionary, load_dictionary
+from __future__ import annotations
+
+__all__ = ["Dictionary", "load_dictionary"]
 
 
-def encode_model(D: Dictionary, m, x):
-    """Per-model readout f^m(x^m) of raw activations of model m (index or name)."""
-    return D.encode_model(m, x)
+def __getattr__(name: str):
+    """Dictionary and load_dictionary on first use: model.py imports torch (~2.5 s), and every Snakemake
+    start imports this package for DictionaryConfig (rules/dictionaries.smk), which needs none of it."""
+    if name in __all__:
+        from . import model
 
-
-__all__ = ["Dictionary", "load_dictionary", "encode_model"]
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
