@@ -60,22 +60,23 @@ def test_planted_checkpoints_differ_from_the_base_only_by_the_plant(calibrated):
 
 
 def test_instruments_recover_the_plant(calibrated):
+    """Every row asserted here held on plant seeds 0, 1 and 2 (commit after 8e26fd3, this 2-core machine,
+    this CAL_CONFIG with `seed` 0 / 1 / 2): NRN recall 1 / 1 / 1 at FPR 0.010 / 0.0098 / 0.017, both
+    stabilization steps, all three claims and the preservation schedule. With single slots (before the
+    capped pairs) seed 1 missed SFT stabilization and the stabilization claim."""
     _, r = calibrated
     n = r["nrn"]
-    # The acceptance bar itself: 1.0 at FPR 0.011 and 0.001 for plant seeds 0 and 1 (0.8 before the
-    # plant drew co-firing detectors apart: one feature fired with two others and was never resolved).
     assert n["tuned_specific_recall"] >= NRN_RECALL and n["fpr_tuned_specific"] <= NRN_FPR, n
     assert n["fpr_tuned_specific_scaled"] <= n["fpr_tuned_specific"]
     assert all(s["recovered"] for s in r["stabilization"].values()), r["stabilization"]
     c = r["claims"]
-    assert c["more_tuned_specific"]["recovered"] and c["earlier_stabilization"]["recovered"], c
-    # The preservation claim is scored, not asserted: its base-SAE FVU row flips with the dictionary
-    # seed at this size (d 32, 256 latents: one seed says rl < sft, the other the opposite, at strengths
-    # 1 and 2 alike; "yes" for plant seed 0, "mixed" for seed 1). It must never contradict the plant.
-    assert c["base_preservation"]["measured"] in ("yes", "mixed"), c
+    assert all(v["recovered"] for v in c.values()), c
     # Read on each feature's own base contexts, the removed feature dies (and weakens) at the checkpoint that
-    # removes it and not before (it kept 3.4% of its activation there; whole-probe frequency doubled).
+    # removes it and not before.
     assert r["preservation"]["schedule_recovered"] == {"died": True, "weakened": True}, r["preservation"]
+    # every planted write stays mostly on its firing tokens (tiny plant seeds 0 / 1 / 2: at most 0.59 / 0.39 /
+    # 0.62 of its |write| off them; a single slot's RL-like feature wrote 4.5 times its firing mass there, negatively)
+    assert r["plant"]["max_off_mass"] < 1.0, r["plant"]
 
 
 def test_the_planted_causal_feature_is_selected_and_disabling_it_undoes_rl(calibrated):
@@ -84,13 +85,14 @@ def test_the_planted_causal_feature_is_selected_and_disabling_it_undoes_rl(calib
     assert c["train_accuracy"]["base"] <= 0.05 and c["train_accuracy"]["rl"] >= 0.95, c
     assert c["n_critical"] >= 40, c  # of 48 test items
     assert c["selected"], c
-    # disabling the compact set in RL: its interval excludes 0 and the random sets' mean
+    # disabling the compact set in RL: its interval excludes 0 and the random sets' mean (plant seeds 0, 1, 2:
+    # -1.000, -0.188, -1.000; with single slots -0.188, 0 (not selected), -0.146)
     assert c["disable"]["pass"] and c["disable"]["diff"] < 0, c
-    # Amplifying (by steering, the default) is scored, not asserted: at this size the compact set holds ~29
-    # latents, and the ones that are not the planted latent push the cue answer the other way, so steering
-    # the set moves nothing (the planted latent alone does; at default size the set passes: docs/design.md
-    # "Amplifying by steering"). The base's own readout of the planted latent is 0, so `readout` could not.
-    assert "diff" in c["amplify"] and c["amplify"]["edit"] == "steer", c
+    # Amplifying (steering the base by RL's compact set at c = ratio = 2) passes on plant seeds 0 and 1
+    # (+0.792, +0.812; random sets +0.000) and not on seed 2 (+0.000: at c = 1 the set answers 0.85 of the
+    # items, at c = 2 it overshoots to 0): scored here, and asserted only not to go the wrong way. With
+    # single slots it failed on seeds 0 and 2. At default size it passes (docs/design.md "Calibration").
+    assert c["amplify"]["edit"] == "steer" and c["amplify"]["diff"] >= 0, c
 
 
 def test_recovery_page_says_pass_or_fail_per_instrument(calibrated):

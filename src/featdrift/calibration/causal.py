@@ -19,7 +19,7 @@ import math
 import torch
 
 from ..models.hooks import decoder_layers
-from .plant import constant_readout, mlp_inputs
+from .plant import activation, capped_pair, constant_readout, mlp_inputs
 
 
 def choice_sequences(items: list[dict], tok) -> list[tuple[list[int], int, int]]:
@@ -59,13 +59,6 @@ class SlotEdit:
             h.remove()
 
 
-def activation(slot: dict, x: torch.Tensor) -> torch.Tensor:
-    """The pair's activation on MLP inputs x (..., d): silu(z) - silu(z - K) with z = gate · x̂, times
-    up · x̂ (about 1): 0 off the task, about K where the detector fires clearly, whatever the token."""
-    g, up, sign = (slot[k].to(x.dtype) for k in ("gate", "up", "sign"))
-    return (torch.nn.functional.silu(x @ g.T) * (x @ up.T) * sign).sum(-1)
-
-
 def margins(model, seqs: list[tuple[list[int], int, int]], pad_id: int, batch_size: int = 64) -> torch.Tensor:
     """Per item: log-likelihood of the correct continuation minus the best wrong one's (choices of
     an item are consecutive in `seqs`)."""
@@ -103,8 +96,7 @@ def fit_detector(x_pos: torch.Tensor, x_neg: torch.Tensor, fire: float, sharpnes
     ok = c_pos > 0
     theta = torch.quantile((x_pos @ w)[ok] / c_pos[ok], 1.0 - fire)
     gate = (sharpness / (x @ w).std()) * (w - theta * b)
-    slot = {"gate": torch.stack([gate, gate - saturation * b]), "up": torch.stack([b, b]),
-            "sign": torch.tensor([1.0, -1.0], dtype=x.dtype)}
+    slot = capped_pair(gate, b, saturation)
     on_pos, on_neg = x_pos @ gate > 0, x_neg @ gate > 0
     return {**slot, "fire_task": float(on_pos.double().mean()), "fire_rest": float(on_neg.double().mean()),
             "mean_on": float(activation(slot, x_pos)[on_pos].mean())}

@@ -1,20 +1,25 @@
 """Planted ground truth: model series whose feature changes are known by construction.
 
-Every model of the calibration world is the base with K extra MLP neurons ("slots") in every
-block, all inert except in block L, the dictionaries' layer. Slot j of block L reads a detector
-of the block's MLP input x̂:
+Every model of the calibration world is the base with 2K extra MLP neurons ("slots") in every
+block, all inert except in block L, the dictionaries' layer. Feature j is a pair of slots of
+block L that reads a detector of the block's MLP input x̂:
 
-    a_j(x) = silu(s_j (w_j - θ_j b) · x̂) · (b · x̂)
+    a_j(x) = [silu(z) - silu(z - κ_j c)] c,   z = s_j (w_j - θ_j b) · x̂,   c = b · x̂
 
-b is a least-squares constant read-out (b · x̂ ≈ 1 on every probe token: Llama MLPs have no
-bias), w_j a random unit direction and θ_j the (1 - density) quantile of w_j·x̂ / b·x̂ on the
-probe set, so the slot fires on `density` of the tokens it was fitted on, on contexts that no base feature was built for.
-Its down-projection column α_j v_j writes the known unit direction v_j into the residual stream
-after block L, the very vector the dictionaries read. Nothing before block L's MLP changes, so
-a_j(x) is the same in every model: a series differs from the base only in which slots write,
-and in which direction. α_j sets the mean write on firing tokens to a strength times the mean
-residual norm; with several strengths each kind of feature cycles through them, so that
-recovery can be read per strength (the instruments' sensitivity).
+b is a least-squares constant read-out (c ≈ 1 on probe tokens: Llama MLPs have no bias), w_j a
+random unit direction and θ_j the (1 - density) quantile of w_j·x̂ / c on the probe set, so the
+slot fires on `density` of the tokens it was fitted on, on contexts that no base feature was built
+for. The second slot caps the write at κ_j c (κ_j: the largest z where it fires on the fitted
+tokens, so no fitted firing token is capped). What it is for are tokens where c < 0, which a small
+base has (the tiny one: 0.75% of tokens): there a single slot's gate opens and it writes minus its
+direction by up to hundreds of times the mean residual norm, while the pair writes at most κ_j c²,
+of the sign it writes where it fires. Its down-projection columns ±α_j v_j write the known unit
+direction v_j into the residual stream after block L, the very vector the dictionaries read.
+Nothing before block L's MLP changes, so a_j(x) is the same in every model: a series differs
+from the base only in which slots write, and in which direction. α_j sets the mean write on
+firing tokens to a strength times the mean residual norm; with several strengths each kind of
+feature cycles through them, so that recovery can be read per strength (the instruments'
+sensitivity).
 """
 
 from __future__ import annotations
@@ -55,12 +60,42 @@ def mlp_inputs(model, sequences: list[list[int]], layer: int, pad_id: int, batch
     return torch.cat(xs), torch.cat(norms)
 
 
-def constant_readout(x: torch.Tensor, ridge: float = 1e-4) -> tuple[torch.Tensor, float]:
-    """b with x @ b ≈ 1 (ridge least squares) and the std of x @ b: a bias for bias-free MLPs."""
+def constant_readout(x: torch.Tensor, ridge: float = 1e-4, floor: float = 0.25, weight: float = 100.0,
+                     iterations: int = 50) -> tuple[torch.Tensor, float]:
+    """b with x @ b ≈ 1 (ridge least squares) and the std of x @ b: a bias for bias-free MLPs.
+
+    Tokens where c = b · x̂ is near 0 or negative are where a slot's write cannot be kept to its
+    firing tokens (`capped_pair`), so c is pushed to `floor` or more on the fitted tokens: a squared
+    penalty (`weight`) on the tokens below it, refitted until that set stops growing. Where least
+    squares clears the floor (the embedded default's base: min 0.47) b is the plain fit."""
     d = x.shape[1]
     gram = x.T @ x / len(x)
-    b = torch.linalg.solve(gram + ridge * gram.trace() / d * torch.eye(d, dtype=x.dtype), x.mean(0))
+    reg = ridge * gram.trace() / d * torch.eye(d, dtype=x.dtype)
+    b = torch.linalg.solve(gram + reg, x.mean(0))
+    low = (x @ b) < floor
+    for _ in range(iterations):
+        if not low.any():
+            break
+        xl = x[low]
+        b = torch.linalg.solve(gram + reg + weight * xl.T @ xl / len(x), x.mean(0) + weight * floor * xl.sum(0) / len(x))
+        now = low | ((x @ b) < floor)
+        if torch.equal(now, low):
+            break
+        low = now
     return b, float((x @ b).std())
+
+
+def activation(slot: dict, x: torch.Tensor) -> torch.Tensor:
+    """Slots' summed activation on MLP inputs x (..., d): sum_i sign_i silu(gate_i · x̂)(up_i · x̂)."""
+    g, up, sign = (slot[k].to(x.dtype) for k in ("gate", "up", "sign"))
+    return (torch.nn.functional.silu(x @ g.T) * (x @ up.T) * sign).sum(-1)
+
+
+def capped_pair(gate: torch.Tensor, b: torch.Tensor, cap: float) -> dict:
+    """The pair silu(z) c - silu(z - cap c) c of gate row `gate` (z = gate · x̂, c = b · x̂): at most
+    about cap c where z is large, and at most cap c² (not minus the unbounded silu(z) |c|) where c < 0."""
+    return {"gate": torch.stack([gate, gate - cap * b]), "up": torch.stack([b, b]),
+            "sign": torch.tensor([1.0, -1.0], dtype=gate.dtype)}
 
 
 def directions(d: int, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -90,21 +125,23 @@ def _overlap(accepted: torch.Tensor, sizes: torch.Tensor, fire: torch.Tensor) ->
 
 
 def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, strength: torch.Tensor,
-              gen: torch.Generator, sharpness: float = 16.0, max_cofire: float = 0.1, tries: int = 200) -> dict:
-    """n detectors on MLP inputs `x`: gate and up rows, write scale α (for `strength`, one per
-    detector), and their measured firing.
+              gen: torch.Generator, sharpness: float = 16.0, max_cofire: float = 0.1, tries: int = 200,
+              cap_quantile: float = 1.0) -> dict:
+    """n detectors on MLP inputs `x`: each a capped pair of slots (gate, up and sign rows, (n, 2, d)
+    and (n, 2)), write scale α (for `strength`, one per detector), and their measured firing.
 
     Detectors are drawn one at a time, each direction orthogonal to the accepted ones, and one
     that shares more than `max_cofire` of its firing tokens with an accepted detector is drawn
     again (up to `tries` times; then the least overlapping draw is kept). Random thresholds of a
     small model's inputs tend to fire on the same few contexts, and features that fire together
-    are one feature to any dictionary: the plant would then hide its own ground truth."""
+    are one feature to any dictionary: the plant would then hide its own ground truth.
+    A detector fires where z > 0 and c > 0; `off_mass` is its |write| elsewhere over its write there."""
     if n > x.shape[1]:
         raise ValueError(f"calibration: {n} planted detectors do not fit d_model {x.shape[1]}; plant fewer features")
     b, b_std = constant_readout(x)
     c = x @ b  # (tokens,): c ~ 1
     pos = c > 0
-    ws, gates, acts, thetas, fires = [], [], [], [], []
+    ws, pairs, thetas, fires = [], [], [], []
     accepted, sizes = x.new_zeros(len(x), 0), x.new_zeros(0)
     for _ in range(n):
         best = None
@@ -118,26 +155,31 @@ def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, stre
             # exactly, however far c strays from 1 (tokens with c <= 0 never fire: they are left out).
             theta = torch.quantile(z[pos] / c[pos], 1.0 - density)
             gate = (sharpness / z.std()) * (w - theta * b)
-            act = torch.nn.functional.silu(x @ gate) * c
-            fire = act > 0
+            # ties at the threshold (z ~ 1e-14: repeated identical inputs, e.g. a sequence's first token) do not fire
+            fire = (x @ gate > 1e-6) & pos
             overlap = _overlap(accepted, sizes, fire)
             if best is None or overlap < best[0]:
-                best = (overlap, w, gate, act, theta, fire)
+                best = (overlap, w, gate, theta, fire)
             if overlap <= max_cofire:
                 break
-        _, w, gate, act, theta, fire = best
+        _, w, gate, theta, fire = best
+        if not fire.any():
+            raise ValueError(f"calibration: planted detector {len(ws)} fires on none of the {len(x)} fitted tokens; "
+                             "raise calibration.density or calibration.fit_tokens")
         ws.append(w)
-        gates.append(gate)
-        acts.append(act)
+        pairs.append(capped_pair(gate, b, float(torch.quantile((x @ gate)[fire], cap_quantile))))
         thetas.append(theta)
         fires.append(fire)
         accepted = torch.cat([accepted, fire.double()[:, None]], 1)
         sizes = accepted.sum(0)
-    act, firing = torch.stack(acts, 1), torch.stack(fires, 1)
+    act = torch.stack([activation(p, x) for p in pairs], 1)
+    firing = torch.stack(fires, 1)
     mean_on = torch.stack([act[firing[:, j], j].mean() for j in range(n)])
+    off = torch.stack([act[~firing[:, j], j].abs().sum() / act[firing[:, j], j].sum() for j in range(n)])
     alpha = strength * norms.mean() / mean_on
-    return {"gate": torch.stack(gates), "up": b.expand(n, -1).clone(), "alpha": alpha, "readout_std": b_std,
-            "fire_rate": firing.double().mean(0), "theta": torch.stack(thetas),
+    return {"gate": torch.stack([p["gate"] for p in pairs]), "up": torch.stack([p["up"] for p in pairs]),
+            "sign": torch.stack([p["sign"] for p in pairs]), "alpha": alpha, "readout_std": b_std,
+            "fire_rate": firing.double().mean(0), "theta": torch.stack(thetas), "off_mass": off,
             "co_firing": co_firing(firing).max(1).values}
 
 
@@ -248,30 +290,32 @@ def plant_series(model, tok, sequences: list[list[int]], layer: int, cfg: dict, 
                              planted[planted.norm(dim=1) > 0])
     models, truth = {}, {}
     for key, name in names.items():
-        m = pad_model(model, n + (2 if cause is not None else 0))
-        write = det["alpha"][:, None] * dirs[key]
-        set_slots(m, layer, first, det["gate"], det["up"], write)
+        m = pad_model(model, 2 * n + (2 if cause is not None else 0))
+        write = (det["sign"][..., None] * (det["alpha"][:, None] * dirs[key])[:, None]).reshape(2 * n, d)
+        set_slots(m, layer, first, det["gate"].reshape(2 * n, d), det["up"].reshape(2 * n, d), write)
         unit = dirs[key]
         if cause is not None:  # a pair of slots: the second takes back what exceeds the first's saturation
             t = cause["t_rl"] if key.startswith("rl-") else cause["t_base"]
-            set_slots(m, layer, first + n, cause["gate"], cause["up"], cause["sign"][:, None] * t * cause["direction"])
+            set_slots(m, layer, first + 2 * n, cause["gate"], cause["up"], cause["sign"][:, None] * t * cause["direction"])
             unit = torch.cat([unit, cause["direction"][None]])
         models[name] = m
         truth[name] = unit.float()
     for f in feats:
         j = f["feature"]
-        f.update({"slot": first + j, "fire_rate": float(det["fire_rate"][j]), "alpha": float(det["alpha"][j]),
-                  "theta": float(det["theta"][j]), "max_co_firing": float(det["co_firing"][j])})
+        f.update({"slot": [first + 2 * j, first + 2 * j + 1], "fire_rate": float(det["fire_rate"][j]),
+                  "alpha": float(det["alpha"][j]), "theta": float(det["theta"][j]),
+                  "max_co_firing": float(det["co_firing"][j]), "off_mass": float(det["off_mass"][j])})
         if f.get("removed_at") is not None:
             f["removed_at_step"] = steps[f.pop("removed_at") - 1]
         else:
             f.pop("removed_at", None)
     if cause is not None:
-        feats.append({"feature": n, "kind": "causal", "slot": [first + n, first + n + 1],
+        feats.append({"feature": n, "kind": "causal", "slot": [first + 2 * n, first + 2 * n + 1],
                       **cause["measured"]})
     measured = {"fit_tokens": int(len(x)), "readout_std": det["readout_std"],
                 "mean_residual_norm": float(norms.mean()), "fire_rate_mean": float(det["fire_rate"].mean()),
-                "max_co_firing": float(det["co_firing"].max()) if n else 0.0}
+                "max_co_firing": float(det["co_firing"].max()) if n else 0.0,
+                "max_off_mass": float(det["off_mass"].max()) if n else 0.0}
     return models, {"layer": layer, "d_model": d, "features": feats, "directions": truth, "measured": measured}
 
 

@@ -159,6 +159,9 @@ def recovery_markdown(r: dict, feats: pd.DataFrame) -> str:
         f"the SFT-like series), {r['n_planted']['sft']} SFT-like features (added at the first checkpoint, then held), "
         f"{r['n_planted']['rl']} RL-like features (rotating over the run). A latent recovers a planted feature when "
         f"its decoder cosine with the planted direction is >= {r['match_cos']}." + (
+            f" Off its firing tokens a feature writes at most {r['plant']['max_off_mass']:.2f} of what it writes on "
+            "them (|write| summed; `off_mass` per feature in planted.json)." if "max_off_mass" in r.get("plant", {})
+            else "") + (
             f" One causal feature answers the {r['causal']['task']} task (written {r['causal']['ratio']:g}-fold "
             f"stronger by the RL-like series than by the base; training-item accuracy base "
             f"{r['causal']['train_accuracy']['base']:.2f}, RL-like {r['causal']['train_accuracy']['rl']:.2f}): "

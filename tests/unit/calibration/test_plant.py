@@ -100,3 +100,47 @@ def test_detectors_that_fire_together_are_drawn_again():
     assert float(loose["co_firing"].max()) > 0.1
     assert float(strict["co_firing"].max()) <= 0.08
     assert np.allclose(strict["fire_rate"].numpy(), 0.02, atol=0.005)
+
+
+def test_a_capped_pair_is_bounded_and_never_writes_against_its_direction_where_the_readout_is_negative():
+    """A single slot silu(z) c opens its gate where c = b . x < 0 and writes minus its direction,
+    unboundedly (the tiny base: -258 x the mean residual norm); the capped pair writes there at most
+    cap c², never against its direction, and never more than cap c where it fires."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(20000, 16, dtype=torch.float64, generator=gen) + 3.0
+    x[::100] *= -0.2  # a few tokens with c < 0 that no read-out can lift: the negatives of others
+    det = plant.detectors(x, x.norm(dim=1), 4, 0.02, torch.ones(4, dtype=torch.float64), gen)
+    b, _ = plant.constant_readout(x)
+    c = x @ b
+    assert (c < 0).sum() >= 150
+    for j in range(4):
+        pair = {k: det[k][j] for k in ("gate", "up", "sign")}
+        z = x @ pair["gate"][0]
+        single = torch.nn.functional.silu(z) * c
+        a = plant.activation(pair, x)
+        cap = float((pair["gate"][0] - pair["gate"][1]) @ b / (b @ b))
+        neg = c < 0
+        on = (z > 0) & ~neg
+        # what the pair is for: here a single slot writes down to -0.6 x its mean firing write where c < 0
+        assert float(single[neg].min()) < -0.3 * float(single[on].mean())
+        assert float(a[neg].min()) >= 0 and bool((a[neg] <= 1.1 * cap * c[neg] ** 2).all())  # silu' <= 1.1
+        assert float(a[on].max()) <= cap * float(c[on].max()) + 1e-9
+        assert float(det["off_mass"][j]) < 0.5
+
+
+def test_the_constant_readout_lifts_tokens_below_its_floor_and_is_least_squares_elsewhere():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(20000, 16, dtype=torch.float64, generator=gen) + 3.0
+    gram = x.T @ x / len(x)
+    plain = torch.linalg.solve(gram + 1e-4 * gram.trace() / 16 * torch.eye(16, dtype=x.dtype), x.mean(0))
+    assert torch.equal(plant.constant_readout(x)[0], plain)  # every token clears the floor: b unchanged
+    # 2% of tokens without the common part, on a dimension that is noise elsewhere: least squares leaves them near 0
+    x[:, 15] = 3.0 * torch.randn(len(x), dtype=x.dtype, generator=gen)
+    x[::50, :15] -= 3.0
+    x[::50, 15] = 3.0
+    low = lambda b: float(((x @ b) < 0.25).double().mean())
+    gram = x.T @ x / len(x)
+    plain = torch.linalg.solve(gram + 1e-4 * gram.trace() / 16 * torch.eye(16, dtype=x.dtype), x.mean(0))
+    b, _ = plant.constant_readout(x)
+    assert low(plain) > 0.019 and low(b) < 0.85 * low(plain)  # 1.99% -> 1.61% here (tiny base: c < 0 0.75% -> 0.07%)
+    assert float((x[::50] @ b).mean()) > float((x[::50] @ plain).mean()) + 0.05
