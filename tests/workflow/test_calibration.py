@@ -60,10 +60,10 @@ def test_planted_checkpoints_differ_from_the_base_only_by_the_plant(calibrated):
 
 
 def test_instruments_recover_the_plant(calibrated):
-    """Every row asserted here held on plant seeds 0, 1 and 2 (commit after 8e26fd3, this 2-core machine,
-    this CAL_CONFIG with `seed` 0 / 1 / 2): NRN recall 1 / 1 / 1 at FPR 0.010 / 0.0098 / 0.017, both
-    stabilization steps, all three claims and the preservation schedule. With single slots (before the
-    capped pairs) seed 1 missed SFT stabilization and the stabilization claim."""
+    """Every row asserted here held on plant seeds 0-4 (this commit, this 2-core machine, this CAL_CONFIG with
+    `seed` 0 to 4): NRN recall 1 at FPR 0.010 / 0.0098 / 0.017 / 0.0086 / 0.0075, both stabilization steps,
+    the two claims asserted and the preservation schedule. With single slots seed 1 missed SFT stabilization
+    and the stabilization claim."""
     _, r = calibrated
     n = r["nrn"]
     assert n["tuned_specific_recall"] >= NRN_RECALL and n["fpr_tuned_specific"] <= NRN_FPR, n
@@ -71,15 +71,21 @@ def test_instruments_recover_the_plant(calibrated):
     assert all(s["recovered"] for s in r["stabilization"].values()), r["stabilization"]
     c = r["claims"]
     assert c["more_tuned_specific"]["recovered"] and c["earlier_stabilization"]["recovered"], c
-    # The preservation claim read "yes" on plant seeds 0-2, but its base-SAE FVU row flips with the dictionary
-    # seed at this size (d 32, 256 latents: one seed says rl < sft, the other the opposite; docs/design.md
+    # The preservation claim read "yes" on plant seeds 0-3 and "mixed" on 4: its base-SAE FVU row flips with the
+    # dictionary seed at this size (d 32, 256 latents: one seed says rl < sft, the other the opposite; docs/design.md
     # "What the base-SAE FVU measures"), so another machine's kernels may flip it: it must never contradict the plant.
     assert c["base_preservation"]["measured"] in ("yes", "mixed"), c
     # Read on each feature's own base contexts, the removed feature dies (and weakens) at the checkpoint that
-    # removes it and not before.
-    assert r["preservation"]["schedule_recovered"] == {"died": True, "weakened": True}, r["preservation"]
-    # every planted write stays mostly on its firing tokens (tiny plant seeds 0 / 1 / 2: at most 0.59 / 0.39 /
-    # 0.62 of its |write| off them; a single slot's RL-like feature wrote 4.5 times its firing mass there, negatively)
+    # removes it and not before, wherever the base SAE has a latent for it (on plant seeds 0-4 it has; one that
+    # fires on a few tokens would have none, and the full schedule would then read no).
+    p = r["preservation"]
+    assert p["schedule_recovered_resolved"] == {"died": True, "weakened": True}, p
+    n_removed = sum(row["n_removed"] for row in p["schedule"])
+    if sum(row["n_removed_resolved"] for row in p["schedule"]) == n_removed:
+        assert p["schedule_recovered"] == {"died": True, "weakened": True}, p
+    # every planted write stays mostly on its firing tokens (tiny plant seeds 0-4: at most 0.59 / 0.39 / 0.62 /
+    # 0.52 / 0.29 of its |write| off them; a single slot's RL-like feature wrote 4.5 times its firing mass there,
+    # negatively)
     assert r["plant"]["max_off_mass"] < 1.0, r["plant"]
 
 
@@ -89,13 +95,14 @@ def test_the_planted_causal_feature_is_selected_and_disabling_it_undoes_rl(calib
     assert c["train_accuracy"]["base"] <= 0.05 and c["train_accuracy"]["rl"] >= 0.95, c
     assert c["n_critical"] >= 40, c  # of 48 test items
     assert c["selected"], c
-    # disabling the compact set in RL: its interval excludes 0 and the random sets' mean (plant seeds 0, 1, 2:
-    # -1.000, -0.188, -1.000; with single slots -0.188, 0 (not selected), -0.146)
+    # disabling the compact set in RL: its interval excludes 0 and the random sets' mean (plant seeds 0-4:
+    # -1.000, -0.188, -1.000, -1.000, -1.000; with single slots seeds 0-2: -0.188, 0 (not selected), -0.146)
     assert c["disable"]["pass"] and c["disable"]["diff"] < 0, c
-    # Amplifying (steering the base by RL's compact set at c = ratio = 2) passes on plant seeds 0 and 1
-    # (+0.792, +0.812; random sets +0.000) and not on seed 2 (+0.000: at c = 1 the set answers 0.85 of the
-    # items, at c = 2 it overshoots to 0): scored here, and asserted only not to go the wrong way. With
-    # single slots it failed on seeds 0 and 2. At default size it passes (docs/design.md "Calibration").
+    # Amplifying (steering the base by RL's compact set at c = ratio = 2) passes on plant seeds 0, 1, 3, 4
+    # (+0.792, +0.812, +1.000, +1.000; random sets +0.000) and not on seed 2 (+0.000: at c = 1 the set
+    # answers 0.85 of the items, at c = 2 it overshoots to 0): scored here, and asserted only not to go the
+    # wrong way. With single slots it failed on seeds 0 and 2. At default size it passes (docs/design.md
+    # "Capped slot pairs").
     assert c["amplify"]["edit"] == "steer" and c["amplify"]["diff"] >= 0, c
 
 

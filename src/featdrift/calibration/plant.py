@@ -77,7 +77,8 @@ def constant_readout(x: torch.Tensor, ridge: float = 1e-4, floor: float = 0.25, 
         if not low.any():
             break
         xl = x[low]
-        b = torch.linalg.solve(gram + reg + weight * xl.T @ xl / len(x), x.mean(0) + weight * floor * xl.sum(0) / len(x))
+        b = torch.linalg.solve(gram + reg + weight * xl.T @ xl / len(x),
+                               x.mean(0) + weight * floor * xl.sum(0) / len(x))
         now = low | ((x @ b) < floor)
         if torch.equal(now, low):
             break
@@ -134,7 +135,8 @@ def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, stre
     that shares more than `max_cofire` of its firing tokens with an accepted detector is drawn
     again (up to `tries` times; then the least overlapping draw is kept). Random thresholds of a
     small model's inputs tend to fire on the same few contexts, and features that fire together
-    are one feature to any dictionary: the plant would then hide its own ground truth.
+    are one feature to any dictionary: the plant would then hide its own ground truth. So is one that
+    fires on less than half of `density` (its threshold inside a block of identical inputs).
     A detector fires where z > 0 and c > 0; `off_mass` is its |write| elsewhere over its write there."""
     if n > x.shape[1]:
         raise ValueError(f"calibration: {n} planted detectors do not fit d_model {x.shape[1]}; plant fewer features")
@@ -157,10 +159,13 @@ def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, stre
             gate = (sharpness / z.std()) * (w - theta * b)
             # ties at the threshold (z ~ 1e-14: repeated identical inputs, e.g. a sequence's first token) do not fire
             fire = (x @ gate > 1e-6) & pos
+            # a threshold inside a block of identical inputs fires on a few tokens only (tiny base, plant seed 4:
+            # 16 of 20,000): no dictionary resolves that, so it is drawn again like a co-firing one
+            sparse = bool(fire.double().mean() < 0.5 * density)
             overlap = _overlap(accepted, sizes, fire)
-            if best is None or overlap < best[0]:
-                best = (overlap, w, gate, theta, fire)
-            if overlap <= max_cofire:
+            if best is None or (sparse, overlap) < best[0]:
+                best = ((sparse, overlap), w, gate, theta, fire)
+            if not sparse and overlap <= max_cofire:
                 break
         _, w, gate, theta, fire = best
         if not fire.any():
@@ -296,7 +301,8 @@ def plant_series(model, tok, sequences: list[list[int]], layer: int, cfg: dict, 
         unit = dirs[key]
         if cause is not None:  # a pair of slots: the second takes back what exceeds the first's saturation
             t = cause["t_rl"] if key.startswith("rl-") else cause["t_base"]
-            set_slots(m, layer, first + 2 * n, cause["gate"], cause["up"], cause["sign"][:, None] * t * cause["direction"])
+            set_slots(m, layer, first + 2 * n, cause["gate"], cause["up"],
+                      cause["sign"][:, None] * t * cause["direction"])
             unit = torch.cat([unit, cause["direction"][None]])
         models[name] = m
         truth[name] = unit.float()
