@@ -76,13 +76,8 @@ def test_instruments_recover_the_plant(calibrated):
     # "What the base-SAE FVU measures"), so another machine's kernels may flip it: it must never contradict the plant.
     assert c["base_preservation"]["measured"] in ("yes", "mixed"), c
     # Read on each feature's own base contexts, the removed feature dies (and weakens) at the checkpoint that
-    # removes it and not before, wherever the base SAE has a latent for it (on plant seeds 0-4 it has; one that
-    # fires on a few tokens would have none, and the full schedule would then read no).
-    p = r["preservation"]
-    assert p["schedule_recovered_resolved"] == {"died": True, "weakened": True}, p
-    n_removed = sum(row["n_removed"] for row in p["schedule"])
-    if sum(row["n_removed_resolved"] for row in p["schedule"]) == n_removed:
-        assert p["schedule_recovered"] == {"died": True, "weakened": True}, p
+    # removes it and not before (plant seeds 0-4; seed 4 only since a detector firing on 16 tokens is redrawn).
+    assert r["preservation"]["schedule_recovered"] == {"died": True, "weakened": True}, r["preservation"]
     # every planted write stays mostly on its firing tokens (tiny plant seeds 0-4: at most 0.59 / 0.39 / 0.62 /
     # 0.52 / 0.29 of its |write| off them; a single slot's RL-like feature wrote 4.5 times its firing mass there,
     # negatively)

@@ -126,8 +126,7 @@ def _overlap(accepted: torch.Tensor, sizes: torch.Tensor, fire: torch.Tensor) ->
 
 
 def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, strength: torch.Tensor,
-              gen: torch.Generator, sharpness: float = 16.0, max_cofire: float = 0.1, tries: int = 200,
-              cap_quantile: float = 1.0) -> dict:
+              gen: torch.Generator, sharpness: float = 16.0, max_cofire: float = 0.1, tries: int = 200) -> dict:
     """n detectors on MLP inputs `x`: each a capped pair of slots (gate, up and sign rows, (n, 2, d)
     and (n, 2)), write scale α (for `strength`, one per detector), and their measured firing.
 
@@ -157,22 +156,23 @@ def detectors(x: torch.Tensor, norms: torch.Tensor, n: int, density: float, stre
             # exactly, however far c strays from 1 (tokens with c <= 0 never fire: they are left out).
             theta = torch.quantile(z[pos] / c[pos], 1.0 - density)
             gate = (sharpness / z.std()) * (w - theta * b)
+            zg = x @ gate
             # ties at the threshold (z ~ 1e-14: repeated identical inputs, e.g. a sequence's first token) do not fire
-            fire = (x @ gate > 1e-6) & pos
+            fire = (zg > 1e-6) & pos
             # a threshold inside a block of identical inputs fires on a few tokens only (tiny base, plant seed 4:
             # 16 of 20,000): no dictionary resolves that, so it is drawn again like a co-firing one
             sparse = bool(fire.double().mean() < 0.5 * density)
             overlap = _overlap(accepted, sizes, fire)
             if best is None or (sparse, overlap) < best[0]:
-                best = ((sparse, overlap), w, gate, theta, fire)
+                best = ((sparse, overlap), w, gate, zg, theta, fire)
             if not sparse and overlap <= max_cofire:
                 break
-        _, w, gate, theta, fire = best
+        _, w, gate, zg, theta, fire = best
         if not fire.any():
             raise ValueError(f"calibration: planted detector {len(ws)} fires on none of the {len(x)} fitted tokens; "
                              "raise calibration.density or calibration.fit_tokens")
         ws.append(w)
-        pairs.append(capped_pair(gate, b, float(torch.quantile((x @ gate)[fire], cap_quantile))))
+        pairs.append(capped_pair(gate, b, float(zg[fire].max())))  # no fitted firing token is capped
         thetas.append(theta)
         fires.append(fire)
         accepted = torch.cat([accepted, fire.double()[:, None]], 1)
