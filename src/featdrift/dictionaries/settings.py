@@ -35,6 +35,8 @@ class DictionaryConfig(Section):
     holdout_every: int
     scale_rows: int
     calib_rows: int
+    shared_fraction: float = 0.0
+    shared_l1: float = 0.5
     path: ClassVar[str] = "dictionaries"
     # the metrics job's keys, where rows come from (the rules pick the source: activations.online), job threads
     unread: ClassVar[frozenset[str]] = frozenset({"ce_sequences", "eval_tokens", "source", "online", "device",
@@ -50,4 +52,9 @@ class DictionaryConfig(Section):
 
     def as_dict(self) -> dict:
         """The settings by sorted key, as recorded in cfg.json ("train")."""
-        return {k: v for k, v in sorted(dataclasses.asdict(self).items())}
+        from .arch import get
+
+        out = {k: v for k, v in sorted(dataclasses.asdict(self).items())}
+        if not (self.shared_fraction and get(self.arch).tied_shared):  # off: the record of dictionaries before it
+            del out["shared_fraction"], out["shared_l1"]
+        return out

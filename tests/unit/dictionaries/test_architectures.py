@@ -86,7 +86,14 @@ def test_registry_matches_the_schema_and_names_unknown_archs():
 def test_config_takes_exactly_the_training_keys(dict_section):
     section = dict_section()
     cfg = DictionaryConfig.from_config(section)  # the metrics' keys, the source the rules pick, job threads
-    assert set(cfg.as_dict()) == set(section) - {"eval_tokens", "ce_sequences", "source", "online", "device", "threads"}
+    unread = {"eval_tokens", "ce_sequences", "source", "online", "device", "threads"}
+    # designated shared latents are recorded where they are on (trees trained before them keep their record)
+    assert set(cfg.as_dict()) == set(section) - unread - {"shared_fraction", "shared_l1"}
+    on = DictionaryConfig.from_config({**section, "arch": "relu", "shared_fraction": 0.25})
+    assert set(on.as_dict()) == set(section) - unread
+    # an architecture without designated shared latents ignores the keys, and does not record them
+    assert "shared_fraction" not in DictionaryConfig.from_config({**section, "arch": "batchtopk",
+                                                                  "shared_fraction": 0.25}).as_dict()
     with pytest.raises(ConfigError, match=r"^dictionaries: unknown key 'n_latent'$"):
         DictionaryConfig.from_config({**section, "n_latent": 3})
     with pytest.raises(ConfigError, match=r"^dictionaries.arch: unknown dictionary architecture 'topq'"):
@@ -139,3 +146,15 @@ def test_architecture_end_to_end(name, shards, lms, dict_section, tmp_path):
     x = next(iter(ActivationStore(shards[:1])))[2][:256, 0]
     f = SAELENS_ENCODE[arch.saelens_name](x, t, scfg)
     torch.testing.assert_close(f @ t["W_dec"] + t["b_dec"], sae.reconstruct(x[:, None])[:, 0], atol=1e-4, rtol=1e-4)
+
+
+def test_relu_designated_shared_latents_are_tied_and_cheaper(shards, dict_section):
+    """A crosscoder's first shared_fraction of latents keep one decoder for every model; an SAE ignores them."""
+    cfg = dict_section(arch="relu", tokens=6000, shared_fraction=0.125)
+    assert cfg["n_latents"] * 0.125 == 8
+    D, _ = train_dictionary(ActivationStore(shards), MODELS, DictionaryConfig.from_config(cfg), seed=0, threads=1)
+    assert torch.equal(D.W_dec[0, :8], D.W_dec[1, :8]) and D.W_dec[0, :8].norm() > 0
+    assert not torch.equal(D.W_dec[0, 8:], D.W_dec[1, 8:])
+    sae = [train_dictionary(ActivationStore(shards[:1]), MODELS[:1], DictionaryConfig.from_config(c), seed=0,
+                            threads=1)[0] for c in (cfg, {**cfg, "shared_fraction": 0})]
+    assert torch.equal(sae[0].W_dec, sae[1].W_dec)
