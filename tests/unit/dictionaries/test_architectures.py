@@ -148,7 +148,7 @@ def test_architecture_end_to_end(name, shards, lms, dict_section, tmp_path):
     torch.testing.assert_close(f @ t["W_dec"] + t["b_dec"], sae.reconstruct(x[:, None])[:, 0], atol=1e-4, rtol=1e-4)
 
 
-def test_relu_designated_shared_latents_are_tied_and_cheaper(shards, dict_section):
+def test_relu_designated_shared_latents_are_tied(shards, dict_section):
     """A crosscoder's first shared_fraction of latents keep one decoder for every model; an SAE ignores them."""
     cfg = dict_section(arch="relu", tokens=6000, shared_fraction=0.125)
     assert cfg["n_latents"] * 0.125 == 8
