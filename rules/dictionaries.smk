@@ -10,12 +10,7 @@ DICT_CFG = config["dictionaries"]
 # Keys only the metrics job reads: changing them remeasures the dictionaries, never retrains them.
 METRICS_ONLY = ("eval_tokens", "ce_sequences")
 # What training reads: not the metrics' keys, where rows come from (train_inputs), nor job threads.
-DICT_TRAIN = {
-    k: v
-    for k, v in DICT_CFG.items()
-    if k not in DictionaryConfig.unread
-    and (DICT_CFG["shared_fraction"] or not k.startswith("shared_"))
-}  # designated shared latents off: the params of dictionaries trained before them
+DICT_TRAIN = DictionaryConfig.training(DICT_CFG)
 DICT_THREADS = DICT_CFG["threads"] or config["threads"]
 ONLINE = DICT_CFG["online"] if DICT_CFG["source"] == "online" else None
 FINAL = [f"{run}-{STEPS[-1]}" for run in RUNS]

@@ -10,6 +10,7 @@ Errors are ConfigErrors naming the key, like the other sections' (featdrift.sett
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import ClassVar
 
 from ..config import ConfigError
@@ -50,11 +51,17 @@ class DictionaryConfig(Section):
         except ValueError as e:
             raise ConfigError(f"dictionaries.arch: {e}") from None
 
+    @classmethod
+    def training(cls, section: Mapping) -> dict:
+        """What training reads of a `dictionaries` section, by sorted key: the rules' params and cfg.json's
+        "train". Designated shared latents off, their keys are left out, so that dictionaries trained
+        before the keys existed keep their params (no rerun) and their record."""
+        out = {k: v for k, v in sorted(section.items()) if k not in cls.unread}
+        if not out.get("shared_fraction"):
+            out.pop("shared_fraction", None)
+            out.pop("shared_l1", None)
+        return out
+
     def as_dict(self) -> dict:
         """The settings by sorted key, as recorded in cfg.json ("train")."""
-        from .arch import get
-
-        out = {k: v for k, v in sorted(dataclasses.asdict(self).items())}
-        if not (self.shared_fraction and get(self.arch).tied_shared):  # off: the record of dictionaries before it
-            del out["shared_fraction"], out["shared_l1"]
-        return out
+        return self.training(dataclasses.asdict(self))

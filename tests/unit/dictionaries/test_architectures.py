@@ -87,13 +87,13 @@ def test_config_takes_exactly_the_training_keys(dict_section):
     section = dict_section()
     cfg = DictionaryConfig.from_config(section)  # the metrics' keys, the source the rules pick, job threads
     unread = {"eval_tokens", "ce_sequences", "source", "online", "device", "threads"}
-    # designated shared latents are recorded where they are on (trees trained before them keep their record)
+    # designated shared latents are recorded where they are on (trees trained before them keep their record);
+    # the rules' params are the same dict (DictionaryConfig.training)
     assert set(cfg.as_dict()) == set(section) - unread - {"shared_fraction", "shared_l1"}
-    on = DictionaryConfig.from_config({**section, "arch": "relu", "shared_fraction": 0.25})
-    assert set(on.as_dict()) == set(section) - unread
-    # an architecture without designated shared latents ignores the keys, and does not record them
-    assert "shared_fraction" not in DictionaryConfig.from_config({**section, "arch": "batchtopk",
-                                                                  "shared_fraction": 0.25}).as_dict()
+    assert cfg.as_dict() == DictionaryConfig.training(section)
+    on = {**section, "arch": "relu", "shared_fraction": 0.25}
+    assert set(DictionaryConfig.from_config(on).as_dict()) == set(section) - unread
+    assert DictionaryConfig.from_config(on).as_dict() == DictionaryConfig.training(on)
     with pytest.raises(ConfigError, match=r"^dictionaries: unknown key 'n_latent'$"):
         DictionaryConfig.from_config({**section, "n_latent": 3})
     with pytest.raises(ConfigError, match=r"^dictionaries.arch: unknown dictionary architecture 'topq'"):

@@ -82,8 +82,6 @@ class Architecture:
     # True when latent k's readout depends on pre_k alone (ReLU, thresholds): steering may then
     # compute only the edited latents' readouts; False (TopK) makes it read all of them.
     elementwise_readout: bool = True
-    # True when it trains designated shared latents (dictionaries.shared_fraction); others ignore the keys
-    tied_shared: bool = False
 
     def setup(self, D: Dictionary) -> None:
         """At construction: check the arch's own parameters (and register any extra ones)."""

@@ -58,7 +58,6 @@ class ReLU(Architecture):
     name = "relu"
     saelens_name = "standard"
     cfg_keys = ("l1_coeff",)  # shared_fraction, shared_l1: in cfg.json's "train", where set
-    tied_shared = True
     training = ReLUTraining
 
     def activate(self, D, pre, train=False, threshold=None):
